@@ -1,0 +1,30 @@
+/**
+ * The lock wrapper: `scripts/consul-lock-wrapper.sh`, shipped verbatim in a ConfigMap and run
+ * as the main container's command. It validates its settings and `exec`s
+ * `consul lock -shell=false -child-exit-code -name=$POD_NAME $CONSUL_LOCK_PREFIX <mogi command…>`.
+ */
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+
+export const LOCK_WRAPPER_FILE = "consul-lock-wrapper.sh";
+
+/** The script's text, read once from the file kept in the repository. */
+export const LOCK_WRAPPER_SCRIPT = readFileSync(path.join(__dirname, "scripts", LOCK_WRAPPER_FILE), "utf8");
+
+/**
+ * Environment variables the wrapper reads. CONSUL_HTTP_* and CONSUL_CACERT are also read by
+ * `consul` itself (FACTS.md, `consul lock` HTTP flags/env).
+ */
+export const LockWrapperEnv = {
+  httpAddr: "CONSUL_HTTP_ADDR",
+  tokenFile: "CONSUL_HTTP_TOKEN_FILE",
+  caCert: "CONSUL_CACERT",
+  lockPrefix: "CONSUL_LOCK_PREFIX",
+  podName: "POD_NAME",
+  binDir: "CONSUL_BIN_DIR",
+} as const;
+
+/** Where Consul's `consul lock` keeps its lock: the key `<prefix>/.lock` (FACTS.md). */
+export function lockKey(prefix: string): string {
+  return `${prefix}/.lock`;
+}

@@ -1,0 +1,190 @@
+/**
+ * A recording engine: runs a Pulumi program in-process under the SDK's runtime mocks and
+ * returns every resource it declares, with its parent and its resolved inputs.
+ *
+ * No CLI, plugin, cluster or Consul is involved, so it serves the unit tests and the offline
+ * render alike. It only sees what the program declares: a provider's own defaults and server-side
+ * validation are not applied (the render validates Kubernetes objects separately).
+ */
+import { createHash } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
+
+export interface ResourceRef {
+  type: string;
+  name: string;
+}
+
+export interface RecordedResource extends ResourceRef {
+  /** The parent component (null for resources directly under the stack). */
+  parent: ResourceRef | null;
+  /** False for ComponentResources (and the stack), true for provider-managed resources. */
+  custom: boolean;
+  /** Inputs as the engine received them; secret values stay wrapped, see `isSecretValue`. */
+  inputs: Record<string, unknown>;
+  /** The explicit provider, as `<provider URN>::<id>`, when one was given. */
+  provider?: string;
+}
+
+export interface RecordedInvoke {
+  token: string;
+  inputs: Record<string, unknown>;
+  provider?: string;
+}
+
+export interface Recording {
+  resources: RecordedResource[];
+  /** Provider functions the program called, in order. */
+  invokes: RecordedInvoke[];
+  /** The program's stack outputs. */
+  outputs: Record<string, unknown>;
+}
+
+export interface RecordOptions {
+  project: string;
+  stack: string;
+  /** Configuration as `pulumi config` holds it: keys `<namespace>:<key>`, string values. */
+  config?: Record<string, string>;
+  /** Keys of `config` that are secrets. */
+  secretKeys?: string[];
+}
+
+/** Placeholder the render writes instead of a secret's value. */
+export const SECRET_PLACEHOLDER = "[secret]";
+
+/** True for a value the engine received as a secret (the SDK's RPC encoding). */
+export function isSecretValue(value: unknown): value is { value: unknown } {
+  return typeof value === "object" && value !== null && (value as Record<string, unknown>)[specialSigKey] === specialSecretSig;
+}
+
+/** Replaces every secret with a placeholder, for anything that is printed or written. */
+export function redactSecrets(value: unknown): unknown {
+  if (isSecretValue(value)) return SECRET_PLACEHOLDER;
+  if (Array.isArray(value)) return value.map(redactSecrets);
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactSecrets(v)]));
+  }
+  return value;
+}
+
+/** Removes the secret wrappers, keeping the values: for assertions in tests only. */
+export function revealSecrets(value: unknown): unknown {
+  if (isSecretValue(value)) return revealSecrets(value.value);
+  if (Array.isArray(value)) return value.map(revealSecrets);
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, revealSecrets(v)]));
+  }
+  return value;
+}
+
+/** Deterministic stand-in for the random suffix Pulumi adds to auto-named resources. */
+export function autoNameSuffix(type: string, name: string, inputs: unknown): string {
+  return createHash("sha256").update(JSON.stringify([type, name, inputs])).digest("hex").slice(0, 8);
+}
+
+type Metadata = { name?: unknown; namespace?: unknown };
+
+/** A UUID-shaped value derived from a resource's identity, standing in for a random one. */
+function deterministicUuid(seed: string): string {
+  const hex = createHash("sha256").update(seed).digest("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** Fields providers compute that this program reads back, keyed by type token. */
+const COMPUTED: Record<string, (name: string, inputs: Record<string, unknown>) => Record<string, unknown>> = {
+  "random:index/randomUuid:RandomUuid": (name) => ({ result: deterministicUuid(`random-uuid:${name}`) }),
+};
+
+/**
+ * What a provider would return for a resource: its inputs, plus the computed fields the
+ * program reads back. Kubernetes objects without `metadata.name` get the provider's
+ * auto-name `<logical name>-<suffix>`; the suffix is derived from the inputs, so a change of
+ * content gives a new name, as a replacement does for real.
+ */
+function providerState(type: string, name: string, inputs: Record<string, unknown>): { id: string; state: Record<string, unknown> } {
+  if (!type.startsWith("kubernetes:")) return { id: `${name}-id`, state: { ...inputs, ...COMPUTED[type]?.(name, inputs) } };
+  const metadata = (revealSecrets(inputs.metadata) ?? {}) as Metadata;
+  const objectName = typeof metadata.name === "string" ? metadata.name : `${name}-${autoNameSuffix(type, name, revealSecrets(inputs))}`;
+  const id = typeof metadata.namespace === "string" ? `${metadata.namespace}/${objectName}` : objectName;
+  return { id, state: { ...inputs, metadata: { ...metadata, name: objectName } } };
+}
+
+/**
+ * Answers for the provider functions (invokes) the program calls. Unknown tokens fail, so a
+ * new data source is a conscious addition here rather than a silent `undefined`.
+ */
+export type InvokeHandler = (inputs: Record<string, unknown>) => Record<string, unknown>;
+
+export const DEFAULT_INVOKES: Record<string, InvokeHandler> = {
+  // The real secret is never known offline; a recognisable stand-in flows through as a secret.
+  "consul:index/getAclTokenSecretId:getAclTokenSecretId": (inputs) => ({
+    ...inputs,
+    id: String(inputs.accessorId),
+    secretId: `offline-stand-in-for-${String(inputs.accessorId)}`,
+  }),
+};
+
+class RecordingMocks implements pulumi.runtime.Mocks {
+  readonly inputsByKey = new Map<string, { inputs: Record<string, unknown>; custom: boolean; provider?: string }>();
+  readonly invokes: RecordedInvoke[] = [];
+
+  constructor(private readonly handlers: Record<string, InvokeHandler>) {}
+
+  newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
+    const key = `${args.type}::${args.name}`;
+    if (this.inputsByKey.has(key)) throw new Error(`duplicate resource ${key}: logical names must be unique per type`);
+    this.inputsByKey.set(key, { inputs: args.inputs, custom: args.custom ?? true, provider: args.provider || undefined });
+    return providerState(args.type, args.name, args.inputs);
+  }
+
+  call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
+    const handler = this.handlers[args.token];
+    if (!handler) throw new Error(`the recording engine has no answer for the invoke ${args.token}`);
+    this.invokes.push({ token: args.token, inputs: args.inputs, provider: args.provider || undefined });
+    return handler(args.inputs);
+  }
+}
+
+/** Runs `program` as the named stack and returns what it declared. */
+export async function recordProgram(
+  program: () => Promise<Record<string, unknown> | void> | Record<string, unknown> | void,
+  options: RecordOptions,
+  invokes: Record<string, InvokeHandler> = DEFAULT_INVOKES,
+): Promise<Recording> {
+  const mocks = new RecordingMocks(invokes);
+  // preview=false: outputs missing from the mock state would otherwise stay unknown.
+  await pulumi.runtime.setMocks(mocks, options.project, options.stack, false);
+  pulumi.runtime.setAllConfig(options.config ?? {}, options.secretKeys ?? []);
+
+  const declared = new WeakMap<pulumi.Resource, ResourceRef>();
+  const order: { ref: ResourceRef; parent: pulumi.Resource | undefined }[] = [];
+  const outputs = await pulumi.runtime.runInPulumiStack(async () => {
+    pulumi.runtime.registerStackTransformation((args) => {
+      const ref = { type: args.type, name: args.name };
+      declared.set(args.resource, ref);
+      order.push({ ref, parent: args.opts.parent });
+      return undefined;
+    });
+    return (await program()) ?? {};
+  });
+  // Drains the RPC queue (registrations and invokes started from `apply` callbacks), then drops
+  // the mock monitor; the next `setMocks` installs a fresh one.
+  await pulumi.runtime.disconnect();
+
+  const resources = order.map(({ ref, parent }) => {
+    const seen = mocks.inputsByKey.get(`${ref.type}::${ref.name}`);
+    if (!seen) throw new Error(`${ref.type} ${ref.name} was declared but never registered`);
+    const parentRef = parent ? declared.get(parent) ?? null : null;
+    return { ...ref, parent: parentRef, custom: seen.custom, inputs: seen.inputs, ...(seen.provider ? { provider: seen.provider } : {}) };
+  });
+  return { resources, invokes: mocks.invokes, outputs: (outputs ?? {}) as Record<string, unknown> };
+}
+
+/** Finds exactly one recorded resource by type token and logical name; throws otherwise. */
+export function findResource(recording: Recording, type: string, name?: string): RecordedResource {
+  const found = recording.resources.filter((r) => r.type === type && (name === undefined || r.name === name));
+  if (found.length !== 1) {
+    throw new Error(`expected one ${type}${name ? ` named ${name}` : ""}, found ${found.length}: ${found.map((r) => r.name).join(", ")}`);
+  }
+  return found[0];
+}
