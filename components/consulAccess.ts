@@ -1,0 +1,94 @@
+/**
+ * ConsulAccess: the Consul side of the singleton: a least-privilege ACL policy, a token bound
+ * to it, the token's secret (as a Pulumi secret, for the workload's Secret) and the service's KV
+ * configuration.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as consul from "@pulumi/consul";
+import * as random from "@pulumi/random";
+import { aclRulesJson, assertLockAclPrefixes, lockAclRules } from "./consulAcl";
+import { kvPrefixProblem } from "./consulKv";
+
+export interface ConsulAccessArgs {
+  /** Base name, used in descriptions and the default policy name. */
+  name: string;
+  /**
+   * ACL policy name. Default `<name>-lock`. Policies are global across WAN-federated datacenters,
+   * so stacks that share a federation need distinct names (the program adds the stack's name).
+   */
+  policyName?: string;
+  /** Lock prefix `consul lock` uses; granted write below it. */
+  lockPrefix: string;
+  /** Configuration prefix; granted read, and where `config` is written. */
+  configPrefix: string;
+  /** Configuration keys (relative to `configPrefix`) and values. Default: none. */
+  config?: Record<string, string>;
+  /** Datacenters the policy is valid in. Default: all. */
+  datacenters?: string[];
+  /** The Consul provider every resource and lookup uses (explicit, never the ambient default). */
+  provider: consul.Provider;
+}
+
+/** Checks everything before any resource exists: prefixes, and each configuration key. */
+function validate(args: ConsulAccessArgs): void {
+  assertLockAclPrefixes(args);
+  for (const key of Object.keys(args.config ?? {})) {
+    const problem = kvPrefixProblem(key);
+    if (problem) throw new Error(`config key ${JSON.stringify(key)}: ${problem}`);
+  }
+}
+
+export class ConsulAccess extends pulumi.ComponentResource {
+  readonly policyName: pulumi.Output<string>;
+  /** The token's accessor ID: public, stable, known before apply (`pulumi import` can use it). */
+  readonly tokenAccessorId: pulumi.Output<string>;
+  /** The token's secret ID, always a Pulumi secret. */
+  readonly tokenSecretId: pulumi.Output<string>;
+  /** Full paths of the KV keys this stack manages. */
+  readonly configKeys: string[];
+
+  constructor(resourceName: string, args: ConsulAccessArgs, opts?: pulumi.ComponentResourceOptions) {
+    validate(args);
+    super("mogi:components:ConsulAccess", resourceName, {}, opts);
+    const consulOpts = { parent: this, provider: args.provider };
+
+    const policy = new consul.AclPolicy(
+      `${resourceName}-lock-policy`,
+      {
+        name: args.policyName ?? `${args.name}-lock`,
+        description: `${args.name}: hold the lock under ${args.lockPrefix}, read configuration under ${args.configPrefix}`,
+        rules: aclRulesJson(lockAclRules(args)),
+        datacenters: args.datacenters,
+      },
+      consulOpts,
+    );
+
+    // A random UUID as accessor: stable across updates, known before apply, and importable.
+    const accessor = new random.RandomUuid(`${resourceName}-token-accessor`, {}, { parent: this });
+    const token = new consul.AclToken(
+      `${resourceName}-token`,
+      { accessorId: accessor.result, description: `${args.name}: consul lock and configuration`, policies: [policy.name] },
+      consulOpts,
+    );
+    // AclToken has no secretId output; the lookup's secretId is a secret output (FACTS.md).
+    const secretId = consul.getAclTokenSecretIdOutput({ accessorId: token.accessorId }, consulOpts).secretId;
+
+    const entries = Object.entries(args.config ?? {}).sort(([a], [b]) => a.localeCompare(b));
+    this.configKeys = entries.map(([key]) => `${args.configPrefix}/${key}`);
+    if (entries.length > 0) {
+      // Keys, not KeyPrefix: KeyPrefix owns its whole prefix and deletes what it does not manage,
+      // which near the lock prefix would delete the lock key (FACTS.md, @pulumi/consul).
+      new consul.Keys(
+        `${resourceName}-config`,
+        // delete: a key removed from the stack is removed from Consul too, so KV matches the stack.
+        { keys: entries.map(([key, value]) => ({ path: `${args.configPrefix}/${key}`, value, delete: true })) },
+        consulOpts,
+      );
+    }
+
+    this.policyName = policy.name;
+    this.tokenAccessorId = token.accessorId;
+    this.tokenSecretId = pulumi.secret(secretId);
+    this.registerOutputs({ policyName: this.policyName, tokenAccessorId: this.tokenAccessorId, configKeys: this.configKeys });
+  }
+}

@@ -1,0 +1,198 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as consul from "@pulumi/consul";
+import { aclRulesJson, lockAclRules } from "../components/consulAcl";
+import { ConsulAccess, ConsulAccessArgs } from "../components/consulAccess";
+import { SingletonWorkload } from "../components/singletonWorkload";
+import { consulProvider, podConsulAddr } from "../infra/consulConnection";
+import { findResource, inputsOf, isSecret, record, Recording } from "./support/recording";
+
+const T = {
+  component: "mogi:components:ConsulAccess",
+  provider: "pulumi:providers:consul",
+  policy: "consul:index/aclPolicy:AclPolicy",
+  token: "consul:index/aclToken:AclToken",
+  uuid: "random:index/randomUuid:RandomUuid",
+  keys: "consul:index/keys:Keys",
+  keyPrefix: "consul:index/keyPrefix:KeyPrefix",
+  secret: "kubernetes:core/v1:Secret",
+  deployment: "kubernetes:apps/v1:Deployment",
+};
+
+function accessArgs(provider: consul.Provider, overrides: Partial<ConsulAccessArgs> = {}): ConsulAccessArgs {
+  return {
+    name: "mogi",
+    lockPrefix: "service/mogi/lock",
+    configPrefix: "service/mogi/config",
+    config: { "log-level": "info", "upstream/url": "https://upstream.example.com" },
+    provider,
+    ...overrides,
+  };
+}
+
+async function declared(overrides: Partial<ConsulAccessArgs> = {}): Promise<Recording> {
+  return record(() => {
+    const provider = consulProvider("consul", { address: "consul.example.com", scheme: "http" });
+    new ConsulAccess("mogi", accessArgs(provider, overrides));
+  });
+}
+
+describe("ACL rules", () => {
+  test("default prefixes: exactly lock write, config read, sessions and agent read", () => {
+    expect(aclRulesJson(lockAclRules({ lockPrefix: "service/mogi/lock", configPrefix: "service/mogi/config" }))).toBe(
+      '{"key_prefix":{"service/mogi/lock/":{"policy":"write"},"service/mogi/config/":{"policy":"read"}},' +
+        '"session_prefix":{"":{"policy":"write"}},"agent_prefix":{"":{"policy":"read"}}}',
+    );
+  });
+
+  test("custom prefixes appear as given, each limited to its subtree by a trailing '/'", () => {
+    expect(JSON.parse(aclRulesJson(lockAclRules({ lockPrefix: "locks/prod-eu-1/mogi", configPrefix: "config/mogi" })))).toEqual({
+      key_prefix: { "locks/prod-eu-1/mogi/": { policy: "write" }, "config/mogi/": { policy: "read" } },
+      session_prefix: { "": { policy: "write" } },
+      agent_prefix: { "": { policy: "read" } },
+    });
+  });
+
+  const refused: [string, string, string, RegExp][] = [
+    ["empty lock prefix", "", "service/mogi/config", /^lockPrefix: "" must not be empty/],
+    ["empty config prefix", "service/mogi/lock", "", /^configPrefix: "" must not be empty/],
+    ["'/'-led lock prefix", "/service/mogi/lock", "service/mogi/config", /^lockPrefix: .* must not start with '\/'/],
+    ["'/'-led config prefix", "service/mogi/lock", "/service/mogi/config", /^configPrefix: .* must not start with '\/'/],
+    ["trailing '/'", "service/mogi/lock/", "service/mogi/config", /^lockPrefix: .* must not end with '\/'/],
+    ["empty segment", "service//lock", "service/mogi/config", /^lockPrefix: .* has the segment ""/],
+    ["dot segment", "service/../lock", "service/mogi/config", /^lockPrefix: .* has the segment "\.\."/],
+    ["whitespace", "service/mogi lock", "service/mogi/config", /^lockPrefix: .* has the segment "mogi lock"/],
+    ["wildcard", "service/*", "service/mogi/config", /^lockPrefix: .* has the segment "\*"/],
+    ["identical prefixes", "service/mogi", "service/mogi", /^configPrefix: "service\/mogi" overlaps lockPrefix/],
+    ["config inside lock", "service/mogi", "service/mogi/config", /^configPrefix: .* overlaps lockPrefix/],
+    ["lock inside config", "service/mogi/config/lock", "service/mogi/config", /^configPrefix: .* overlaps lockPrefix/],
+  ];
+  test.each(refused)("refuses %s", (_label, lockPrefix, configPrefix, message) => {
+    expect(() => lockAclRules({ lockPrefix, configPrefix })).toThrow(message);
+  });
+
+  test("sibling prefixes that only share leading characters are not an overlap", () => {
+    expect(() => lockAclRules({ lockPrefix: "service/mogi/lock", configPrefix: "service/mogi/lockdown" })).not.toThrow();
+  });
+});
+
+describe("ConsulAccess", () => {
+  test("declares policy, token, accessor UUID and KV keys under the component, Consul ones on the explicit provider", async () => {
+    const recording = await declared();
+    const children = recording.resources.filter((r) => r.parent?.type === T.component);
+    expect(children.map((r) => r.type).sort()).toEqual([T.policy, T.keys, T.token, T.uuid].sort());
+    for (const resource of children.filter((r) => r.type.startsWith("consul:"))) {
+      expect(resource.provider).toMatch(/pulumi:providers:consul::consul::/);
+    }
+    expect(recording.invokes.map((i) => [i.token, i.provider?.includes("pulumi:providers:consul::consul::")])).toEqual([
+      ["consul:index/getAclTokenSecretId:getAclTokenSecretId", true],
+    ]);
+  });
+
+  test("the policy carries the generated JSON rules and nothing broader", async () => {
+    const policy = inputsOf(findResource(await declared(), T.policy));
+    expect(policy.name).toBe("mogi-lock");
+    expect(policy.rules).toBe(aclRulesJson(lockAclRules({ lockPrefix: "service/mogi/lock", configPrefix: "service/mogi/config" })));
+    const rules = JSON.parse(policy.rules);
+    expect(Object.keys(rules).sort()).toEqual(["agent_prefix", "key_prefix", "session_prefix"]);
+    expect(rules.key_prefix[""]).toBeUndefined();
+  });
+
+  test("a policy name given for a federation-wide unique name is used by policy and token", async () => {
+    const recording = await declared({ policyName: "mogi-prod-eu-1-lock" });
+    expect(inputsOf(findResource(recording, T.policy)).name).toBe("mogi-prod-eu-1-lock");
+    expect(inputsOf(findResource(recording, T.token)).policies).toEqual(["mogi-prod-eu-1-lock"]);
+  });
+
+  test("the token's accessor is the random UUID and it is bound to the policy", async () => {
+    const recording = await declared();
+    const uuid = findResource(recording, T.uuid);
+    const token = inputsOf(findResource(recording, T.token));
+    expect(token.accessorId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-8[0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(uuid.name).toBe("mogi-token-accessor");
+    expect(token.policies).toEqual(["mogi-lock"]);
+    expect(recording.invokes[0].inputs.accessorId).toBe(token.accessorId);
+  });
+
+  test("KV configuration is written under the config prefix only, with Keys and never a KeyPrefix", async () => {
+    const recording = await declared();
+    expect(recording.resources.some((r) => r.type === T.keyPrefix)).toBe(false);
+    const keys = inputsOf(findResource(recording, T.keys)).keys;
+    expect(keys).toEqual([
+      { path: "service/mogi/config/log-level", value: "info", delete: true },
+      { path: "service/mogi/config/upstream/url", value: "https://upstream.example.com", delete: true },
+    ]);
+    for (const key of keys) expect(key.path.startsWith("service/mogi/lock")).toBe(false);
+  });
+
+  test("no configuration, no Keys resource", async () => {
+    const recording = await declared({ config: {} });
+    expect(recording.resources.some((r) => r.type === T.keys)).toBe(false);
+  });
+
+  test.each([["/abs"], ["a//b"], ["trailing/"], ["../up"]])("refuses the configuration key %p before declaring anything", async (key) => {
+    let error: unknown;
+    const recording = await record(() => {
+      const provider = consulProvider("consul", { address: "consul.example.com", scheme: "http" });
+      try {
+        new ConsulAccess("mogi", accessArgs(provider, { config: { [key]: "x" } }));
+      } catch (e) {
+        error = e;
+      }
+    });
+    expect(String(error)).toContain(`config key ${JSON.stringify(key)}`);
+    expect(recording.resources.map((r) => r.type)).toEqual([T.provider]);
+  });
+
+  test("the token's secret reaches the pod as a secret Secret mounted by the Deployment, never in outputs", async () => {
+    const recording = await record(() => {
+      const provider = consulProvider("consul", { address: "consul.example.com", scheme: "http" });
+      const access = new ConsulAccess("mogi", accessArgs(provider));
+      const workload = new SingletonWorkload("mogi", {
+        name: "mogi",
+        namespace: "mogi-system",
+        image: "registry.example.com/mogi:1.4.2",
+        command: ["/usr/bin/mogi"],
+        maxUnavailable: 1,
+        consul: { httpAddr: podConsulAddr("http", "consul-server.consul.svc"), lockPrefix: "service/mogi/lock", token: access.tokenSecretId },
+      });
+      return { accessor: access.tokenAccessorId, namespace: workload.namespace };
+    });
+    const secret = findResource(recording, T.secret);
+    expect(isSecret(secret.inputs.stringData)).toBe(true);
+    const accessorId = inputsOf(findResource(recording, T.token)).accessorId;
+    expect(inputsOf(secret).stringData.token).toBe(`offline-stand-in-for-${accessorId}`);
+    const pod = inputsOf(findResource(recording, T.deployment)).spec.template;
+    const volume = pod.spec.volumes.find((v: { name: string }) => v.name === "consul-token");
+    expect(volume.secret.secretName).toMatch(/^mogi-consul-token-/);
+    expect(pod.spec.containers[0].env).toContainEqual({ name: "CONSUL_HTTP_ADDR", value: "http://consul-server.consul.svc:8500" });
+    expect(JSON.stringify(recording.outputs)).not.toContain("offline-stand-in");
+  });
+});
+
+describe("Consul provider", () => {
+  test("https: the scheme's port by default, the CA, and the token as a secret", async () => {
+    const recording = await record(() => {
+      consulProvider("consul", {
+        address: "consul.example.com",
+        scheme: "https",
+        datacenter: "eu-1",
+        caPem: "-----BEGIN CERTIFICATE-----\n",
+        token: pulumi.output("bootstrap-token"),
+      });
+    });
+    const provider = findResource(recording, T.provider);
+    expect(inputsOf(provider)).toMatchObject({ address: "consul.example.com:8501", scheme: "https", datacenter: "eu-1", caPem: "-----BEGIN CERTIFICATE-----\n" });
+    expect(isSecret(provider.inputs.token)).toBe(true);
+    expect(podConsulAddr("https", "consul-server.consul.svc")).toBe("https://consul-server.consul.svc:8501");
+  });
+
+  test("http with no token configured leaves the token to CONSUL_HTTP_TOKEN and sends no CA", async () => {
+    const recording = await record(() => {
+      consulProvider("consul", { address: "10.0.0.5:8500", scheme: "http", caPem: "ignored" });
+    });
+    const provider = inputsOf(findResource(recording, T.provider));
+    expect(provider.address).toBe("10.0.0.5:8500");
+    expect(provider.token).toBeUndefined();
+    expect(provider.caPem).toBeUndefined();
+  });
+});
