@@ -29,6 +29,9 @@ const CONSUL_BINARY_IN_IMAGE = "/bin/consul";
  */
 export const MIN_TERMINATION_GRACE_SECONDS = 30;
 
+/** Readiness period: a new holder gets traffic within this long of taking the lock. */
+export const READINESS_PERIOD_SECONDS = 5;
+
 export const DEFAULT_RESOURCES: ResourceRequirements = {
   requests: { cpu: "100m", memory: "128Mi" },
   limits: { cpu: "1", memory: "256Mi" },
@@ -310,10 +313,9 @@ export class SingletonWorkload extends pulumi.ComponentResource {
                   ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
                   // Only the lock holder runs Mogi, so only it is ready: the Service and Consul
                   // route to it alone. No liveness probe: it would restart a pod waiting for the lock.
-                  // A 5 s period moves traffic to a new holder within seconds of it taking the lock.
                   readinessProbe: {
                     httpGet: { path: args.healthPath ?? "/health", port: "http" },
-                    periodSeconds: 5,
+                    periodSeconds: READINESS_PERIOD_SECONDS,
                     failureThreshold: 3,
                   },
                   volumeMounts: mounts,

@@ -22,6 +22,8 @@ export interface RecordedResource extends ResourceRef {
   custom: boolean;
   /** Inputs as the engine received them; secret values stay wrapped, see `isSecretValue`. */
   inputs: Record<string, unknown>;
+  /** What the engine got back: the inputs plus computed fields such as a Kubernetes auto-name. */
+  state: Record<string, unknown>;
   /** The explicit provider, as `<provider URN>::<id>`, when one was given. */
   provider?: string;
 }
@@ -33,6 +35,8 @@ export interface RecordedInvoke {
 }
 
 export interface Recording {
+  /** Set when the program failed; `resources` then holds what it declared before failing. */
+  error?: Error;
   resources: RecordedResource[];
   /** Provider functions the program called, in order. */
   invokes: RecordedInvoke[];
@@ -57,9 +61,19 @@ export function isSecretValue(value: unknown): value is { value: unknown } {
   return typeof value === "object" && value !== null && (value as Record<string, unknown>)[specialSigKey] === specialSecretSig;
 }
 
-/** Replaces every secret with a placeholder, for anything that is printed or written. */
+/** Every scalar of `value` replaced by the placeholder, keeping its shape (a Secret stays a valid object). */
+function placeholders(value: unknown): unknown {
+  if (isSecretValue(value)) return placeholders(value.value);
+  if (Array.isArray(value)) return value.map(placeholders);
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, placeholders(v)]));
+  }
+  return value === undefined || value === null ? value : SECRET_PLACEHOLDER;
+}
+
+/** Replaces every secret value with a placeholder, for anything that is printed or written. */
 export function redactSecrets(value: unknown): unknown {
-  if (isSecretValue(value)) return SECRET_PLACEHOLDER;
+  if (isSecretValue(value)) return placeholders(value.value);
   if (Array.isArray(value)) return value.map(redactSecrets);
   if (typeof value === "object" && value !== null) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactSecrets(v)]));
@@ -125,16 +139,17 @@ export const DEFAULT_INVOKES: Record<string, InvokeHandler> = {
 };
 
 class RecordingMocks implements pulumi.runtime.Mocks {
-  readonly inputsByKey = new Map<string, { inputs: Record<string, unknown>; custom: boolean; provider?: string }>();
+  readonly registered = new Map<string, { inputs: Record<string, unknown>; state: Record<string, unknown>; custom: boolean; provider?: string }>();
   readonly invokes: RecordedInvoke[] = [];
 
   constructor(private readonly handlers: Record<string, InvokeHandler>) {}
 
   newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
     const key = `${args.type}::${args.name}`;
-    if (this.inputsByKey.has(key)) throw new Error(`duplicate resource ${key}: logical names must be unique per type`);
-    this.inputsByKey.set(key, { inputs: args.inputs, custom: args.custom ?? true, provider: args.provider || undefined });
-    return providerState(args.type, args.name, args.inputs);
+    if (this.registered.has(key)) throw new Error(`duplicate resource ${key}: logical names must be unique per type`);
+    const result = providerState(args.type, args.name, args.inputs);
+    this.registered.set(key, { inputs: args.inputs, state: result.state, custom: args.custom ?? true, provider: args.provider || undefined });
+    return result;
   }
 
   call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
@@ -145,7 +160,7 @@ class RecordingMocks implements pulumi.runtime.Mocks {
   }
 }
 
-/** Runs `program` as the named stack and returns what it declared. */
+/** Runs `program` as the named stack and returns what it declared, and its error if it failed. */
 export async function recordProgram(
   program: () => Promise<Record<string, unknown> | void> | Record<string, unknown> | void,
   options: RecordOptions,
@@ -158,6 +173,7 @@ export async function recordProgram(
 
   const declared = new WeakMap<pulumi.Resource, ResourceRef>();
   const order: { ref: ResourceRef; parent: pulumi.Resource | undefined }[] = [];
+  let error: Error | undefined;
   const outputs = await pulumi.runtime.runInPulumiStack(async () => {
     pulumi.runtime.registerStackTransformation((args) => {
       const ref = { type: args.type, name: args.name };
@@ -165,19 +181,27 @@ export async function recordProgram(
       order.push({ ref, parent: args.opts.parent });
       return undefined;
     });
-    return (await program()) ?? {};
+    // Caught here, not around runInPulumiStack: the stack resource would otherwise also reject an
+    // internal promise nobody awaits, an unhandled rejection that kills the process (the CLI's
+    // language host catches it; under mocks nothing does).
+    try {
+      return (await program()) ?? {};
+    } catch (e) {
+      error = e instanceof Error ? e : new Error(String(e));
+      return {};
+    }
   });
   // Drains the RPC queue (registrations and invokes started from `apply` callbacks), then drops
   // the mock monitor; the next `setMocks` installs a fresh one.
   await pulumi.runtime.disconnect();
 
   const resources = order.map(({ ref, parent }) => {
-    const seen = mocks.inputsByKey.get(`${ref.type}::${ref.name}`);
+    const seen = mocks.registered.get(`${ref.type}::${ref.name}`);
     if (!seen) throw new Error(`${ref.type} ${ref.name} was declared but never registered`);
     const parentRef = parent ? declared.get(parent) ?? null : null;
-    return { ...ref, parent: parentRef, custom: seen.custom, inputs: seen.inputs, ...(seen.provider ? { provider: seen.provider } : {}) };
+    return { ...ref, parent: parentRef, custom: seen.custom, inputs: seen.inputs, state: seen.state, ...(seen.provider ? { provider: seen.provider } : {}) };
   });
-  return { resources, invokes: mocks.invokes, outputs: (outputs ?? {}) as Record<string, unknown> };
+  return { ...(error ? { error } : {}), resources, invokes: mocks.invokes, outputs: (outputs ?? {}) as Record<string, unknown> };
 }
 
 /** Finds exactly one recorded resource by type token and logical name; throws otherwise. */

@@ -4,9 +4,11 @@ import { findResource, isSecretValue, Recording, recordProgram, RecordedResource
 export { findResource, revealSecrets, isSecretValue as isSecret };
 export type { Recording, RecordedResource };
 
-/** Runs `declare` as the body of a throw-away stack and returns what it declared. */
-export function record(declare: () => void | Record<string, unknown>, stack = "test"): Promise<Recording> {
-  return recordProgram(async () => declare() ?? {}, { project: "mogi", stack });
+/** Runs `declare` as the body of a throw-away stack and returns what it declared; fails on its error. */
+export async function record(declare: () => void | Record<string, unknown>, stack = "test"): Promise<Recording> {
+  const recording = await recordProgram(async () => declare() ?? {}, { project: "mogi", stack });
+  if (recording.error) throw recording.error;
+  return recording;
 }
 
 /** All recorded Kubernetes objects (custom resources of the kubernetes package). */

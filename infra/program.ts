@@ -1,0 +1,110 @@
+/**
+ * The Pulumi program: reads and validates the stack's configuration, then declares the Consul
+ * access and the singleton workload on explicit providers for this stack's cluster and Consul.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as k8s from "@pulumi/kubernetes";
+import { ConsulAccess } from "../components/consulAccess";
+import { READINESS_PERIOD_SECONDS, SingletonWorkload } from "../components/singletonWorkload";
+import { CONFIG_NAMESPACE, ConfigError, parseSettings, SECRET_SETTINGS, Settings } from "./config";
+import { consulProvider, podConsulAddr } from "./consulConnection";
+import { failoverBudget } from "./failoverBudget";
+
+/** This project's settings as Pulumi delivers them: `mogi:<key>` → text, secrets left out. */
+function rawSettings(): Record<string, string> {
+  const prefix = `${CONFIG_NAMESPACE}:`;
+  const secret = new Set<string>(SECRET_SETTINGS);
+  return Object.fromEntries(
+    Object.entries(pulumi.runtime.allConfig())
+      .filter(([key]) => key.startsWith(prefix) && !secret.has(key.slice(prefix.length)))
+      .map(([key, value]) => [key.slice(prefix.length), value]),
+  );
+}
+
+/** Validated settings, or a RunError (no stack trace) listing every problem, before any resource. */
+export function readSettings(): Settings {
+  try {
+    return parseSettings(rawSettings());
+  } catch (error) {
+    if (error instanceof ConfigError) throw new pulumi.RunError(`stack "${pulumi.getStack()}": ${error.message}`);
+    throw error;
+  }
+}
+
+export async function mogiProgram(): Promise<Record<string, unknown>> {
+  const settings = readSettings();
+  const stack = pulumi.getStack();
+  const config = new pulumi.Config(CONFIG_NAMESPACE);
+
+  // Explicit providers: nothing falls back to whatever cluster or Consul the shell points at,
+  // except where the stack says so (no kubeconfig set: the ambient one).
+  const kubernetes = new k8s.Provider("kubernetes", {
+    kubeconfig: settings.kubernetes.kubeconfig,
+    context: settings.kubernetes.context,
+  });
+  const consul = consulProvider("consul", {
+    address: settings.consul.address,
+    scheme: settings.consul.scheme,
+    datacenter: settings.consul.datacenter,
+    token: config.getSecret("consulToken"),
+    caPem: settings.consul.caPem,
+  });
+
+  const access = new ConsulAccess(settings.name, {
+    name: settings.name,
+    policyName: `${settings.name}-${stack}-lock`,
+    lockPrefix: settings.consul.lockPrefix,
+    configPrefix: settings.consul.configPrefix,
+    config: settings.consul.kv,
+    datacenters: settings.consul.datacenters,
+    provider: consul,
+  });
+
+  const ca = settings.consul.caPem !== undefined
+    ? { pem: settings.consul.caPem }
+    : settings.consul.caFrom && { existing: settings.consul.caFrom };
+  const workload = new SingletonWorkload(
+    settings.name,
+    {
+      name: settings.name,
+      namespace: settings.namespace,
+      createNamespace: settings.createNamespace,
+      instance: settings.name,
+      image: settings.image,
+      command: settings.command,
+      env: settings.env,
+      port: settings.port,
+      healthPath: settings.healthPath,
+      resources: settings.resources,
+      maxUnavailable: settings.maxUnavailable,
+      terminationGracePeriodSeconds: settings.terminationGracePeriodSeconds,
+      runAsUser: settings.runAsUser,
+      connectInject: settings.connectInject,
+      serviceTags: settings.serviceTags,
+      serviceMeta: settings.serviceMeta,
+      podLabels: settings.podLabels,
+      podAnnotations: settings.podAnnotations,
+      consul: {
+        httpAddr: podConsulAddr(settings.consul.scheme, settings.consul.inClusterHost),
+        lockPrefix: settings.consul.lockPrefix,
+        configPrefix: settings.consul.configPrefix,
+        token: access.tokenSecretId,
+        ca,
+        binary: settings.consul.imageHasConsul ? "app-image" : { image: settings.consul.binaryImage },
+      },
+    },
+    { providers: { kubernetes } },
+  );
+
+  return {
+    environment: settings.environment,
+    namespace: workload.namespace,
+    deploymentName: workload.deploymentName,
+    serviceName: workload.serviceName,
+    lockKey: workload.lockKey,
+    tokenAccessorId: access.tokenAccessorId,
+    consulPolicy: access.policyName,
+    configKeys: access.configKeys,
+    failoverBudget: failoverBudget(READINESS_PERIOD_SECONDS),
+  };
+}

@@ -1,0 +1,68 @@
+/**
+ * `npm run bench`: times the offline render of every shipped stack, then of a generated set of
+ * clusters (default 50, `-- --clusters N`), and reports the cost per stack. A benchmark, not a
+ * test: it asserts nothing and never runs in CI.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { performance } from "node:perf_hooks";
+import { parse, stringify } from "yaml";
+import { renderStack } from "./render";
+import { listStacks, STACKS_DIR } from "./stacks";
+
+async function timeRenders(stacks: string[], stacksDir: string, outDir: string): Promise<number[]> {
+  const times: number[] = [];
+  for (const stack of stacks) {
+    const start = performance.now();
+    const render = await renderStack(stack, { stacksDir, outDir });
+    times.push(performance.now() - start);
+    if (render.error || render.problems.length) throw new Error(`${stack} did not render cleanly: ${render.error ?? render.problems.join("; ")}`);
+  }
+  return times;
+}
+
+/** Copies of a production stack, one per generated cluster, each with its own lock prefix. */
+function generateClusters(count: number, dir: string): string[] {
+  const template = parse(readFileSync(path.join(STACKS_DIR, "Pulumi.prod-eu-1.yaml"), "utf8")) as { config: Record<string, Record<string, unknown>> };
+  return Array.from({ length: count }, (_, i) => {
+    const name = `cluster-${String(i + 1).padStart(3, "0")}`;
+    const config = structuredClone(template.config);
+    config["mogi:consul"] = { ...config["mogi:consul"], lockPrefix: `service/mogi/${name}/lock`, configPrefix: `service/mogi/${name}/config`, datacenter: name };
+    writeFileSync(path.join(dir, `Pulumi.${name}.yaml`), stringify({ config }));
+    return name;
+  });
+}
+
+const stats = (label: string, times: number[]) => {
+  const total = times.reduce((a, b) => a + b, 0);
+  const sorted = [...times].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)];
+  return `${label.padEnd(28)} ${String(times.length).padStart(3)} stacks  total ${total.toFixed(0).padStart(6)} ms  mean ${(total / times.length).toFixed(1).padStart(6)} ms  median ${median.toFixed(1).padStart(6)} ms  max ${sorted[sorted.length - 1].toFixed(1).padStart(6)} ms`;
+};
+
+async function bench(): Promise<void> {
+  const flag = process.argv.indexOf("--clusters");
+  const clusters = flag >= 0 ? Number(process.argv[flag + 1]) : 50;
+  if (!Number.isInteger(clusters) || clusters < 1) throw new Error("--clusters takes a whole number ≥ 1");
+  const work = mkdtempSync(path.join(tmpdir(), "mogi-bench-"));
+  try {
+    const generatedDir = path.join(work, "stacks");
+    mkdirSync(generatedDir);
+    const shipped = listStacks();
+    const first = await timeRenders([shipped[0]], STACKS_DIR, path.join(work, "out"));
+    const warm = await timeRenders(shipped, STACKS_DIR, path.join(work, "out"));
+    const generated = await timeRenders(generateClusters(clusters, generatedDir), generatedDir, path.join(work, "out-generated"));
+    console.log(`node ${process.version}, ${process.platform}/${process.arch}`);
+    console.log(stats("first render (cold modules)", first));
+    console.log(stats("shipped stacks (warm)", warm));
+    console.log(stats(`generated clusters`, generated));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+bench().catch((error) => {
+  console.error(String(error instanceof Error ? error.message : error));
+  process.exitCode = 1;
+});

@@ -1,0 +1,65 @@
+/**
+ * The offline render: runs the real program for one stack under the recording engine and writes
+ * what it declares, with secrets replaced by "[secret]":
+ * - `<out>/<stack>/kubernetes.yaml`: every Kubernetes object as it would be sent;
+ * - `<out>/<stack>/resources.json`: every Pulumi resource as { type, name, parent, inputs }.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { stringify } from "yaml";
+import { mogiProgram } from "../program";
+import { CONFIG_NAMESPACE } from "../config";
+import { KubernetesObject, kubernetesObjects, validateObject } from "./kubernetesObjects";
+import { recordProgram, redactSecrets, ResourceRef } from "./recorder";
+import { loadStackConfig, STACKS_DIR } from "./stacks";
+
+/** One entry of resources.json. */
+export interface RenderedResource {
+  type: string;
+  name: string;
+  parent: ResourceRef | null;
+  inputs: unknown;
+}
+
+export interface StackRender {
+  stack: string;
+  /** Set when the program refused to run (invalid configuration); nothing else is then written. */
+  error?: string;
+  objects: KubernetesObject[];
+  resources: RenderedResource[];
+  outputs: Record<string, unknown>;
+  /** Invalid Kubernetes objects: schema and name-rule violations. */
+  problems: string[];
+}
+
+export interface RenderOptions {
+  stacksDir?: string;
+  /** Output folder; nothing is written when undefined. */
+  outDir?: string;
+}
+
+/** Renders one stack; configuration errors are returned in `error`, not thrown. */
+export async function renderStack(stack: string, options: RenderOptions = {}): Promise<StackRender> {
+  const { config, secretKeys } = loadStackConfig(stack, options.stacksDir ?? STACKS_DIR);
+  const recording = await recordProgram(mogiProgram, { project: CONFIG_NAMESPACE, stack, config, secretKeys });
+  if (recording.error) return { stack, error: recording.error.message, objects: [], resources: [], outputs: {}, problems: [] };
+  const objects = kubernetesObjects(recording.resources);
+  const resources = recording.resources.map((r) => ({ type: r.type, name: r.name, parent: r.parent, inputs: redactSecrets(r.inputs) }));
+  const result: StackRender = {
+    stack,
+    objects,
+    resources,
+    outputs: redactSecrets(recording.outputs) as Record<string, unknown>,
+    problems: objects.flatMap(validateObject),
+  };
+  if (options.outDir) writeRender(result, options.outDir);
+  return result;
+}
+
+export function writeRender(render: StackRender, outDir: string): string {
+  const dir = path.join(outDir, render.stack);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, "kubernetes.yaml"), render.objects.map((o) => stringify(o, { lineWidth: 0 })).join("---\n"));
+  writeFileSync(path.join(dir, "resources.json"), `${JSON.stringify(render.resources, null, 2)}\n`);
+  return dir;
+}

@@ -1,0 +1,98 @@
+import { ConfigError, imagePinProblem, parseSettings } from "../infra/config";
+import { mogiProgram } from "../infra/program";
+import { recordProgram } from "../infra/render/recorder";
+
+/** A valid configuration as the CLI delivers it: text, structured values as JSON text. */
+function raw(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    environment: "production",
+    image: "quay.io/example/mogi:1.4.2",
+    command: JSON.stringify(["/usr/local/bin/mogi", "serve"]),
+    consul: JSON.stringify({ address: "consul.example.com:443", scheme: "https", caFrom: { kind: "Secret", name: "consul-ca-cert", key: "tls.crt" } }),
+    ...overrides,
+  };
+}
+const consul = (fields: Record<string, unknown>) => JSON.stringify({ address: "consul.example.com", ...fields });
+
+function problemsOf(input: Record<string, unknown>): string[] {
+  try {
+    parseSettings(input);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error("expected the configuration to be refused");
+}
+
+describe("configuration", () => {
+  test("defaults fill everything not set", () => {
+    const s = parseSettings(raw({ environment: "development", consul: consul({}) }));
+    expect(s).toMatchObject({
+      name: "mogi",
+      namespace: "mogi",
+      createNamespace: true,
+      port: 8080,
+      healthPath: "/health",
+      pdb: "allow-drain",
+      maxUnavailable: 1,
+      terminationGracePeriodSeconds: 30,
+      connectInject: true,
+      consul: { scheme: "http", inClusterHost: "consul-server.consul.svc", lockPrefix: "service/mogi/lock", configPrefix: "service/mogi/config", imageHasConsul: false },
+    });
+    expect(s.consul.binaryImage).toMatch(/^hashicorp\/consul:\d+\.\d+\.\d+$/);
+  });
+
+  test("numbers and booleans arrive as text and are typed", () => {
+    const s = parseSettings(raw({ port: "9090", createNamespace: "false", runAsUser: "10001", pdb: "block-voluntary-evictions" }));
+    expect([s.port, s.createNamespace, s.runAsUser, s.maxUnavailable]).toEqual([9090, false, 10001, 0]);
+  });
+
+  const classes: [string, Record<string, unknown>, string][] = [
+    ["bad name", { name: "Mogi" }, 'mogi:name: "Mogi" is not a valid dns1035-label name'],
+    ["bad namespace", { namespace: "Mogi_NS" }, 'mogi:namespace: "Mogi_NS" is not a valid dns1123-label name'],
+    ["latest image in production", { image: "quay.io/example/mogi:latest" }, 'mogi:image: "quay.io/example/mogi:latest" uses "latest"; pin a version tag or a @sha256 digest (required when environment is "production")'],
+    ["untagged image in production", { image: "quay.io/example/mogi" }, 'mogi:image: "quay.io/example/mogi" has no tag'],
+    ["overlapping prefixes", { consul: consul({ lockPrefix: "service/mogi", configPrefix: "service/mogi/config" }) }, 'mogi:consul.configPrefix: "service/mogi/config" overlaps the lock prefix "service/mogi"'],
+    ["unsafe prefix", { consul: consul({ lockPrefix: "/service/mogi/lock" }) }, "mogi:consul.lockPrefix: \"/service/mogi/lock\" must not start with '/'"],
+    ["unknown PDB mode", { pdb: "none" }, 'mogi:pdb: must be one of "allow-drain", "block-voluntary-evictions"'],
+    ["missing Consul address", { consul: JSON.stringify({ scheme: "http" }) }, "mogi:consul.address: required, but not set"],
+    ["missing image", { image: undefined }, "mogi:image: required, but not set"],
+    ["unknown setting", { imagee: "typo" }, "mogi:imagee: unknown setting"],
+    ["unknown nested setting", { consul: consul({ token: "x" }) }, "mogi:consul.token: unknown setting"],
+    ["https without CA", { consul: consul({ scheme: "https" }) }, 'mogi:consul.caPem: required when consul.scheme is "https"'],
+    ["unknown scheme", { consul: consul({ scheme: "ftp" }) }, 'mogi:consul.scheme: must be one of "http", "https"'],
+    ["grace period too short", { terminationGracePeriodSeconds: "10" }, "mogi:terminationGracePeriodSeconds: Too small: expected number to be >=30"],
+    ["env reserved for the wrapper", { env: JSON.stringify({ CONSUL_HTTP_TOKEN: "x" }) }, "mogi:env.CONSUL_HTTP_TOKEN: set by the stack for the lock wrapper"],
+    ["unreal consul annotation", { podAnnotations: JSON.stringify({ "consul.hashicorp.com/service-check-http": "/health" }) }, "mogi:podAnnotations.consul.hashicorp.com/service-check-http: consul.hashicorp.com/ annotations come from"],
+    ["bad KV key", { consul: consul({ kv: { "/abs": "x" } }) }, "mogi:consul.kv./abs: the key must not start with '/'"],
+  ];
+  test.each(classes)("%s", (_label, overrides, message) => {
+    expect(problemsOf(raw(overrides))).toEqual(expect.arrayContaining([expect.stringContaining(message)]));
+  });
+
+  test("every problem is reported at once, schema and cross-field alike", () => {
+    const problems = problemsOf(raw({ name: "Mogi", pdb: "none", port: "0", image: "mogi:latest", env: JSON.stringify({ POD_NAME: "x" }), consul: JSON.stringify({ scheme: "ftp" }) }));
+    expect(problems.map((p) => p.split(":").slice(0, 2).join(":")).sort()).toEqual(
+      ["mogi:consul.address", "mogi:consul.scheme", "mogi:env.POD_NAME", "mogi:image", "mogi:name", "mogi:pdb", "mogi:port"].sort(),
+    );
+  });
+
+  test.each([
+    ["quay.io/example/mogi:1.4.2", undefined],
+    ["localhost:5000/mogi:1.4.2", undefined],
+    ["localhost:5000/mogi", "has no tag"],
+    [`quay.io/example/mogi@sha256:${"a".repeat(64)}`, undefined],
+    ["mogi:latest", 'uses "latest"'],
+  ])("image pin of %s", (image, problem) => {
+    const found = imagePinProblem(image);
+    if (problem === undefined) expect(found).toBeUndefined();
+    else expect(found).toContain(problem);
+  });
+
+  test("the program declares nothing when its configuration is invalid", async () => {
+    const config = Object.fromEntries(Object.entries(raw({ name: "Mogi" })).map(([k, v]) => [`mogi:${k}`, String(v)]));
+    const recording = await recordProgram(mogiProgram, { project: "mogi", stack: "broken", config });
+    expect(recording.error?.message).toContain('stack "broken": invalid configuration (1 problem):\n  - mogi:name: "Mogi"');
+    expect(recording.resources).toEqual([]);
+  });
+});

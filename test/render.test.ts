@@ -1,0 +1,145 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { parseAllDocuments } from "yaml";
+import { main, parseRenderArgs } from "../infra/render/cli";
+import { validateObject } from "../infra/render/kubernetesObjects";
+import { renderStack } from "../infra/render/render";
+import { listStacks, loadStackConfig } from "../infra/render/stacks";
+
+let out: string;
+beforeAll(() => {
+  out = mkdtempSync(path.join(tmpdir(), "mogi-render-"));
+});
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Obj = any;
+const readObjects = (stack: string): Obj[] => parseAllDocuments(readFileSync(path.join(out, stack, "kubernetes.yaml"), "utf8")).map((d) => d.toJSON());
+const readResources = (stack: string): Obj[] => JSON.parse(readFileSync(path.join(out, stack, "resources.json"), "utf8"));
+
+describe("shipped stacks", () => {
+  test("are dev (the default), staging and two production clusters", () => {
+    expect(listStacks()).toEqual(["dev", "prod-eu-1", "prod-us-1", "staging"]);
+    expect(parseRenderArgs([])).toEqual({ stacks: ["dev"], outDir: "out" });
+  });
+
+  test("hold no secret in plain text: any secret setting is `secure:`", () => {
+    for (const stack of listStacks()) {
+      const { config, secretKeys } = loadStackConfig(stack);
+      expect(Object.keys(config).filter((k) => /token|password|secret/i.test(k))).toEqual(secretKeys);
+    }
+  });
+
+  describe.each(listStacks())("%s", (stack) => {
+    let objects: Obj[];
+    let resources: Obj[];
+    beforeAll(async () => {
+      const render = await renderStack(stack, { outDir: out });
+      expect(render.error).toBeUndefined();
+      expect(render.problems).toEqual([]);
+      objects = readObjects(stack);
+      resources = readResources(stack);
+    });
+
+    test("kubernetes.yaml holds every object as it would be sent, Namespace first", () => {
+      expect(objects.map((o) => `${o.apiVersion} ${o.kind}`)).toEqual([
+        "v1 Namespace",
+        "v1 ServiceAccount",
+        "v1 Service",
+        "v1 ConfigMap",
+        "v1 Secret",
+        "apps/v1 Deployment",
+        "policy/v1 PodDisruptionBudget",
+      ]);
+      for (const object of objects) expect(validateObject(object)).toEqual([]);
+    });
+
+    test("auto-named objects have a provider-style name, and references resolve to it", () => {
+      const byKind = (kind: string) => objects.find((o) => o.kind === kind);
+      const pod = byKind("Deployment").spec.template.spec;
+      const volume = (name: string) => pod.volumes.find((v: Obj) => v.name === name);
+      expect(byKind("ConfigMap").metadata.name).toMatch(/^mogi-lock-wrapper-[0-9a-f]{8}$/);
+      expect(volume("lock-wrapper").configMap.name).toBe(byKind("ConfigMap").metadata.name);
+      expect(volume("consul-token").secret.secretName).toBe(byKind("Secret").metadata.name);
+      expect(pod.serviceAccountName).toBe(byKind("ServiceAccount").metadata.name);
+    });
+
+    test("secrets are written as [secret], and the token never appears", () => {
+      const secret = objects.find((o) => o.kind === "Secret");
+      expect(secret.stringData).toEqual({ token: "[secret]" });
+      const written = readFileSync(path.join(out, stack, "kubernetes.yaml"), "utf8") + readFileSync(path.join(out, stack, "resources.json"), "utf8");
+      expect(written).not.toContain("offline-stand-in");
+    });
+
+    test("resources.json lists every Pulumi resource with type, name, parent and inputs", () => {
+      for (const r of resources) expect(Object.keys(r)).toEqual(["type", "name", "parent", "inputs"]);
+      const types = resources.map((r) => r.type);
+      expect(types).toEqual(expect.arrayContaining([
+        "pulumi:providers:kubernetes",
+        "pulumi:providers:consul",
+        "mogi:components:ConsulAccess",
+        "consul:index/aclPolicy:AclPolicy",
+        "consul:index/aclToken:AclToken",
+        "random:index/randomUuid:RandomUuid",
+        "mogi:components:SingletonWorkload",
+        "kubernetes:apps/v1:Deployment",
+      ]));
+      const deployment = resources.find((r) => r.type === "kubernetes:apps/v1:Deployment");
+      expect(deployment.parent).toEqual({ type: "mogi:components:SingletonWorkload", name: "mogi" });
+      expect(deployment.inputs.spec.replicas).toBe(1);
+      const secret = resources.find((r) => r.type === "kubernetes:core/v1:Secret");
+      expect(secret.inputs.stringData).toEqual({ token: "[secret]" });
+    });
+
+    test("the lock prefix in the pod, the ACL rules and the stack agree", () => {
+      const { config } = loadStackConfig(stack);
+      const lockPrefix = JSON.parse(config["mogi:consul"]).lockPrefix ?? "service/mogi/lock";
+      const env = objects.find((o) => o.kind === "Deployment").spec.template.spec.containers[0].env;
+      expect(env).toContainEqual({ name: "CONSUL_LOCK_PREFIX", value: lockPrefix });
+      const rules = JSON.parse(resources.find((r) => r.type === "consul:index/aclPolicy:AclPolicy").inputs.rules);
+      expect(rules.key_prefix[`${lockPrefix}/`]).toEqual({ policy: "write" });
+    });
+  });
+
+  test("https stacks give the pod the HTTPS port and the CA; production pins images", () => {
+    const deployment = readObjects("prod-eu-1").find((o) => o.kind === "Deployment");
+    const env = deployment.spec.template.spec.containers[0].env;
+    expect(env).toContainEqual({ name: "CONSUL_HTTP_ADDR", value: "https://consul-server.consul.svc:8501" });
+    expect(env).toContainEqual({ name: "CONSUL_CACERT", value: "/etc/consul-ca/ca.pem" });
+    expect(deployment.spec.template.spec.containers[0].image).toMatch(/@sha256:[0-9a-f]{64}$/);
+    expect(deployment.spec.template.spec.securityContext.runAsUser).toBeUndefined();
+  });
+});
+
+describe("render CLI", () => {
+  const quiet = () => undefined;
+
+  test("--all writes every stack and exits 0", async () => {
+    const dir = path.join(out, "all");
+    expect(await main(["--all", "--out", dir], quiet, quiet)).toBe(0);
+    for (const stack of listStacks()) expect(readObjects(path.join("all", stack)).length).toBe(7);
+  });
+
+  test("an unknown stack lists the known ones and exits 2", async () => {
+    const errors: string[] = [];
+    expect(await main(["--stack", "nope"], quiet, (m) => errors.push(m))).toBe(2);
+    expect(errors.join("\n")).toBe('unknown stack "nope"; known stacks: dev, prod-eu-1, prod-us-1, staging');
+  });
+
+  test("bad usage exits 2 with the usage", async () => {
+    const errors: string[] = [];
+    expect(await main(["--stack", "dev", "--all"], quiet, (m) => errors.push(m))).toBe(2);
+    expect(errors[0]).toContain("--stack and --all exclude each other");
+  });
+
+  test("invalid configuration is refused with every problem named, and nothing is written", async () => {
+    const stacksDir = path.join(out, "bad-stacks");
+    mkdirSync(stacksDir, { recursive: true });
+    writeFileSync(path.join(stacksDir, "Pulumi.broken.yaml"), "config:\n  mogi:environment: production\n  mogi:image: mogi:latest\n  mogi:command: [mogi]\n  mogi:pdb: sometimes\n  mogi:consul: { address: consul:8500 }\n");
+    const render = await renderStack("broken", { stacksDir, outDir: path.join(out, "broken-out") });
+    expect(render.error).toContain('mogi:pdb: must be one of "allow-drain", "block-voluntary-evictions"');
+    expect(render.error).toContain('mogi:image: "mogi:latest" uses "latest"');
+    expect(() => readFileSync(path.join(out, "broken-out", "broken", "kubernetes.yaml"))).toThrow();
+  });
+});
