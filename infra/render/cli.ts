@@ -1,10 +1,13 @@
 /**
  * `npm start [-- --stack <name> | --all] [--out <dir>]`: renders stacks offline (no Pulumi CLI,
- * cluster or Consul) and prints a summary per stack. Exit 0 when every stack rendered cleanly,
- * 1 when any has invalid configuration or invalid objects, 2 on bad usage or an unknown stack.
+ * cluster or Consul), checks it with the policy pack, and prints a summary per stack. Exit 0 when
+ * every stack rendered cleanly, 1 when any has invalid configuration, invalid objects or a
+ * mandatory policy violation, 2 on bad usage or an unknown stack.
  */
 import * as path from "node:path";
 import { renderStack, StackRender } from "./render";
+import { isMandatory } from "../policy/evaluate";
+import { formatViolation } from "../policy/check";
 import { listStacks, STACKS_DIR, UnknownStackError } from "./stacks";
 
 export const DEFAULT_STACK = "dev";
@@ -51,13 +54,16 @@ export function summarize(render: StackRender, outDir: string): string {
   if (render.error) return `✗ ${render.stack}: not rendered\n${render.error.replace(/^/gm, "    ")}`;
   const consul = render.resources.filter((r) => r.type.startsWith("consul:"));
   const budget = render.outputs.failoverBudget as { gracefulHandoverMaxSeconds: number; hardLossMaxSeconds: number; readinessPeriodSeconds: number };
+  const mandatory = render.violations.filter(isMandatory).length;
   const lines = [
-    `${render.problems.length ? "✗" : "✓"} ${render.stack} (${String(render.outputs.environment)}) → ${path.join(outDir, render.stack)}/`,
+    `${render.problems.length || mandatory ? "✗" : "✓"} ${render.stack} (${String(render.outputs.environment)}) → ${path.join(outDir, render.stack)}/`,
     `    Kubernetes: ${count(render.objects, (o) => o.kind)}`,
     `    Consul:     ${count(consul, (r) => r.type.split(":").pop() as string)} · policy ${String(render.outputs.consulPolicy)} · lock ${String(render.outputs.lockKey)}`,
     `    Failover:   graceful ≤ ${budget.gracefulHandoverMaxSeconds} s, hard loss ≤ ${budget.hardLossMaxSeconds} s (+ ${budget.readinessPeriodSeconds} s readiness)`,
     `    Problems:   ${render.problems.length === 0 ? "none" : render.problems.length}`,
     ...render.problems.map((p) => `      - ${p}`),
+    `    Policies:   ${render.violations.length === 0 ? "no violations" : `${mandatory} mandatory, ${render.violations.length - mandatory} advisory`}`,
+    ...render.violations.map((v) => formatViolation(v).replace(/^/gm, "      ")),
   ];
   return lines.join("\n");
 }
@@ -87,7 +93,7 @@ export async function main(argv: string[], log = console.log, logError = console
       }
       throw error;
     }
-    failed ||= render.error !== undefined || render.problems.length > 0;
+    failed ||= render.error !== undefined || render.problems.length > 0 || render.violations.some(isMandatory);
     (render.error ? logError : log)(summarize(render, args.outDir));
   }
   return failed ? 1 : 0;

@@ -12,13 +12,14 @@ import { CONFIG_NAMESPACE } from "../config";
 import { KubernetesObject, kubernetesObjects, validateObject } from "./kubernetesObjects";
 import { recordProgram, redactSecrets, ResourceRef } from "./recorder";
 import { loadStackConfig, STACKS_DIR } from "./stacks";
+import { evaluatePolicies, productionConfig, Violation } from "../policy/evaluate";
 
 /** One entry of resources.json. */
 export interface RenderedResource {
   type: string;
   name: string;
   parent: ResourceRef | null;
-  inputs: unknown;
+  inputs: Record<string, unknown>;
 }
 
 export interface StackRender {
@@ -30,6 +31,8 @@ export interface StackRender {
   outputs: Record<string, unknown>;
   /** Invalid Kubernetes objects: schema and name-rule violations. */
   problems: string[];
+  /** The policy pack's verdict on `resources` (production levels for production stacks). */
+  violations: Violation[];
 }
 
 export interface RenderOptions {
@@ -42,15 +45,17 @@ export interface RenderOptions {
 export async function renderStack(stack: string, options: RenderOptions = {}): Promise<StackRender> {
   const { config, secretKeys } = loadStackConfig(stack, options.stacksDir ?? STACKS_DIR);
   const recording = await recordProgram(mogiProgram, { project: CONFIG_NAMESPACE, stack, config, secretKeys });
-  if (recording.error) return { stack, error: recording.error.message, objects: [], resources: [], outputs: {}, problems: [] };
+  if (recording.error) return { stack, error: recording.error.message, objects: [], resources: [], outputs: {}, problems: [], violations: [] };
   const objects = kubernetesObjects(recording.resources);
-  const resources = recording.resources.map((r) => ({ type: r.type, name: r.name, parent: r.parent, inputs: redactSecrets(r.inputs) }));
+  const resources = recording.resources.map((r) => ({ type: r.type, name: r.name, parent: r.parent, inputs: redactSecrets(r.inputs) as Record<string, unknown> }));
+  const outputs = redactSecrets(recording.outputs) as Record<string, unknown>;
   const result: StackRender = {
     stack,
     objects,
     resources,
-    outputs: redactSecrets(recording.outputs) as Record<string, unknown>,
+    outputs,
     problems: objects.flatMap(validateObject),
+    violations: await evaluatePolicies(resources, outputs.environment === "production" ? productionConfig() : {}, stack),
   };
   if (options.outDir) writeRender(result, options.outDir);
   return result;

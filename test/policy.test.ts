@@ -1,0 +1,138 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { main as check } from "../infra/policy/check";
+import { evaluatePolicies, isMandatory, levelOf, OfflineResource, productionConfig } from "../infra/policy/evaluate";
+import { allPolicies, TYPES } from "../infra/policy/policies";
+import { renderStack } from "../infra/render/render";
+import { listStacks } from "../infra/render/stacks";
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+let baseline: OfflineResource[];
+beforeAll(async () => {
+  baseline = (await renderStack("dev")).resources;
+});
+
+const clone = () => structuredClone(baseline) as any[];
+const find = (resources: any[], type: string) => resources.find((r) => r.type === type);
+const deployment = (resources: any[]) => find(resources, TYPES.deployment).inputs;
+const pod = (resources: any[]) => deployment(resources).spec.template;
+const main = (resources: any[]) => pod(resources).spec.containers[0];
+
+async function violationsOf(resources: OfflineResource[], policy: string, production = false) {
+  return (await evaluatePolicies(resources, production ? productionConfig() : {})).filter((v) => v.policy === policy);
+}
+
+type Case = [policy: string, mutate: (r: any[]) => void, message: string];
+const cases: Case[] = [
+  ["singleton-one-replica", (r) => (deployment(r).spec.replicas = 2), "spec.replicas is 2"],
+  ["singleton-recreate-strategy", (r) => (deployment(r).spec.strategy = { type: "RollingUpdate" }), 'spec.strategy.type is "RollingUpdate"'],
+  ["singleton-recreate-strategy", (r) => delete deployment(r).spec.strategy, "RollingUpdate (default)"],
+  ["singleton-runs-under-consul-lock", (r) => (main(r).command = ["/usr/local/bin/mogi"]), "Mogi would run without holding the Consul lock"],
+  ["singleton-runs-under-consul-lock", (r) => delete main(r).args, "the main container has no args"],
+  ["singleton-lock-wrapper-executable", (r) => delete pod(r).spec.volumes.find((v: any) => v.name === "lock-wrapper").configMap.defaultMode, "has mode 0644"],
+  ["singleton-lock-wrapper-executable", (r) => (main(r).volumeMounts = main(r).volumeMounts.filter((m: any) => m.name !== "lock-wrapper")), "no ConfigMap volume is mounted at /opt/consul-lock"],
+  ["consul-annotations-real-and-on-pod", (r) => (deployment(r).metadata.annotations = { "consul.hashicorp.com/connect-inject": "true" }), "is on the Deployment's metadata"],
+  ["consul-annotations-real-and-on-pod", (r) => (pod(r).metadata.annotations["consul.hashicorp.com/service-check-http"] = "/health"), "service-check-http is not one consul-k8s reads"],
+  ["consul-service-account-matches-service", (r) => (pod(r).spec.serviceAccountName = "default"), 'serviceAccountName "default" differs from connect-service "mogi"'],
+  ["no-literal-secret-in-env", (r) => main(r).env.push({ name: "CONSUL_HTTP_TOKEN", value: "0000-1111" }), "sets CONSUL_HTTP_TOKEN as a literal"],
+  ["restricted-security-context", (r) => (main(r).securityContext.allowPrivilegeEscalation = true), "lacks allowPrivilegeEscalation: false"],
+  ["restricted-security-context", (r) => (pod(r).spec.initContainers[0].securityContext.capabilities = { drop: [] }), "container install-consul lacks capabilities.drop: [ALL]"],
+  ["kubernetes-valid-names", (r) => (deployment(r).metadata.name = "Mogi"), 'Deployment metadata.name: "Mogi" is not a valid dns1123-subdomain'],
+  ["kubernetes-valid-names", (r) => (main(r).name = "Mogi_Main"), "container[1].name"],
+  ["consul-acl-least-privilege", (r) => (find(r, TYPES.aclPolicy).inputs.rules = JSON.stringify({ key_prefix: { "": { policy: "write" } } })), 'grants write on key_prefix ""'],
+  ["consul-acl-least-privilege", (r) => (find(r, TYPES.aclPolicy).inputs.rules = 'acl = "write"\noperator = "write"'), "grants write on acl, operator"],
+  ["image-pinned", (r) => (main(r).image = "ghcr.io/example/mogi:latest"), 'uses "ghcr.io/example/mogi:latest"'],
+  ["image-pinned", (r) => (main(r).image = "ghcr.io/example/mogi"), 'uses "ghcr.io/example/mogi"'],
+  ["resource-limits", (r) => delete main(r).resources.limits, "has no cpu limit"],
+  ["singleton-has-pdb-and-service", (r) => r.splice(r.indexOf(find(r, TYPES.pdb)), 1), "is selected by 0 PodDisruptionBudgets"],
+  ["singleton-has-pdb-and-service", (r) => r.push({ ...structuredClone(find(r, TYPES.pdb)), name: "second-pdb" }), "is selected by 2 PodDisruptionBudgets"],
+  ["singleton-has-pdb-and-service", (r) => (find(r, TYPES.service).inputs.spec.selector = { app: "other" }), "no Service selects"],
+  ["consul-token-from-declared-acl-token", (r) => r.splice(r.indexOf(find(r, TYPES.aclToken)), 1), "the stack declares no consul.AclToken"],
+  ["consul-token-from-declared-acl-token", (r) => (pod(r).spec.volumes.find((v: any) => v.name === "consul-token").secret.secretName = "someone-elses-token"), "does not read its Consul token from a Secret of this stack"],
+  ["consul-keyprefix-clear-of-lock", (r) => r.push({ type: TYPES.keyPrefix, name: "mogi-kv", parent: null, inputs: { pathPrefix: "service/mogi/" } }), "covers the lock prefix service/mogi/lock"],
+];
+
+describe("policies", () => {
+  test("every policy has a case below", () => {
+    expect(new Set(cases.map(([policy]) => policy))).toEqual(new Set(allPolicies.map((p) => p.name)));
+  });
+
+  test("the untouched render violates none of them", async () => {
+    expect(await evaluatePolicies(baseline, productionConfig())).toEqual([]);
+  });
+
+  test.each(cases)("%s: %s", async (policy, mutate, message) => {
+    const resources = clone();
+    mutate(resources);
+    const violations = await violationsOf(resources, policy);
+    expect(violations.map((v) => v.message)).toEqual([expect.stringContaining(message)]);
+    // Each message says what, why, and how to fix.
+    expect(violations[0].message).toMatch(/^.+: .+\. Fix: .+\.$/s);
+  });
+
+  test("a KeyPrefix away from the lock is fine; an empty one covers everything", async () => {
+    const away = clone();
+    away.push({ type: TYPES.keyPrefix, name: "other", parent: null, inputs: { pathPrefix: "service/other/" } });
+    expect(await violationsOf(away, "consul-keyprefix-clear-of-lock")).toEqual([]);
+    const everything = clone();
+    everything.push({ type: TYPES.keyPrefix, name: "all", parent: null, inputs: { pathPrefix: "" } });
+    expect(await violationsOf(everything, "consul-keyprefix-clear-of-lock")).toHaveLength(1);
+  });
+
+  test("image pinning and limits are advisory, and mandatory at production levels", async () => {
+    const resources = clone();
+    main(resources).image = "ghcr.io/example/mogi:latest";
+    expect((await violationsOf(resources, "image-pinned"))[0].level).toBe("advisory");
+    expect((await violationsOf(resources, "image-pinned", true))[0].level).toBe("mandatory");
+    expect(levelOf({ name: "x", enforcementLevel: "mandatory" }, { x: "disabled" })).toBe("disabled");
+    expect(levelOf({ name: "x" }, {})).toBe("advisory");
+  });
+
+  test.each(listStacks())("shipped stack %s has no mandatory violation at its own levels", async (stack) => {
+    const render = await renderStack(stack);
+    expect(render.violations.filter(isMandatory)).toEqual([]);
+  });
+});
+
+describe("npm run check", () => {
+  let dir: string;
+  beforeAll(() => (dir = mkdtempSync(path.join(tmpdir(), "mogi-check-"))));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const run = async (resources: unknown, ...flags: string[]) => {
+    const file = path.join(dir, "resources.json");
+    writeFileSync(file, JSON.stringify(resources));
+    const lines: string[] = [];
+    const code = await check([file, ...flags], (m) => lines.push(m), (m) => lines.push(m));
+    return { code, output: lines.join("\n") };
+  };
+
+  test("passes the shipped render", async () => {
+    expect((await run(baseline)).code).toBe(0);
+  });
+
+  test.each([
+    ["replicas: 2", (r: any[]) => (deployment(r).spec.replicas = 2), "singleton-one-replica"],
+    ["RollingUpdate", (r: any[]) => (deployment(r).spec.strategy = { type: "RollingUpdate" }), "singleton-recreate-strategy"],
+    ["the PDB removed", (r: any[]) => r.splice(r.indexOf(find(r, TYPES.pdb)), 1), "singleton-has-pdb-and-service"],
+    ["the wrapper not used", (r: any[]) => (main(r).command = ["/usr/local/bin/mogi"]), "singleton-runs-under-consul-lock"],
+  ])("fails with %s, naming the policy", async (_label, mutate, policy) => {
+    const resources = clone();
+    mutate(resources);
+    const { code, output } = await run(resources);
+    expect(code).toBe(1);
+    expect(output).toContain(`mandatory ${policy}`);
+  });
+
+  test("advisory violations alone pass; --production makes them fail", async () => {
+    const resources = clone();
+    main(resources).image = "ghcr.io/example/mogi:latest";
+    expect((await run(resources)).code).toBe(0);
+    expect((await run(resources, "--production")).code).toBe(1);
+  });
+
+  test("bad usage exits 2", async () => {
+    expect(await check([], () => undefined, () => undefined)).toBe(2);
+  });
+});
