@@ -1,0 +1,183 @@
+/**
+ * Deploys the stack for real (Automation API, file backend, ephemeral stack) to a cluster with
+ * Consul, then disrupts the lock holder three ways and measures the hand-over, asserting at every
+ * 250 ms sample that at most one pod runs Mogi. Needs what test/integration/env/up.sh sets up.
+ */
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { PROJECT_DIR } from "../../infra/automation/deploy";
+import { pulumiCli } from "../../infra/automation/pulumiCli";
+import { loadStackConfig, STACKS_DIR } from "../../infra/render/stacks";
+import { describeIfReady } from "./prerequisites";
+
+const exec = promisify(execFile);
+const sh = async (cmd: string, args: string[]) => (await exec(cmd, args, { maxBuffer: 1 << 24 })).stdout.trim();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const run = `it-${Date.now().toString(36)}`;
+const namespace = `mogi-${run}`;
+const lockPrefix = `test/mogi/${run}/lock`;
+const selector = "app.kubernetes.io/name=mogi";
+/** The test image's process, as `pgrep -f` sees it (env/test-image/server.js). */
+const MOGI_PROCESS = "mogi-test-server";
+
+async function consul(pathname: string): Promise<unknown> {
+  const response = await fetch(`${process.env.CONSUL_HTTP_ADDR}${pathname}`, { headers: { "X-Consul-Token": process.env.CONSUL_HTTP_TOKEN ?? "" } });
+  if (response.status === 404) return undefined;
+  if (!response.ok) throw new Error(`Consul ${pathname}: HTTP ${response.status}`);
+  return response.json();
+}
+
+async function pods(): Promise<string[]> {
+  const out = await sh("kubectl", ["-n", namespace, "get", "pods", "-l", selector, "-o", "jsonpath={.items[*].metadata.name}"]);
+  return out.split(/\s+/).filter(Boolean);
+}
+
+/** Pods whose main container runs Mogi right now. */
+async function podsRunningMogi(): Promise<string[]> {
+  const found = await Promise.all(
+    (await pods()).map(async (pod) => {
+      try {
+        await sh("kubectl", ["-n", namespace, "exec", pod, "-c", "mogi", "--", "pgrep", "-f", MOGI_PROCESS]);
+        return pod;
+      } catch {
+        return undefined; // not running, or the container is not up
+      }
+    }),
+  );
+  return found.filter((p): p is string => p !== undefined);
+}
+
+/** Samples every 250 ms; records any instant with two pods running Mogi. */
+class Sampler {
+  readonly overlaps: { at: number; pods: string[] }[] = [];
+  private latest: string[] = [];
+  private stopped = false;
+  private loop?: Promise<void>;
+
+  start(): void {
+    this.loop = (async () => {
+      while (!this.stopped) {
+        const running = await podsRunningMogi();
+        this.latest = running;
+        if (running.length > 1) this.overlaps.push({ at: Date.now(), pods: running });
+        await sleep(250);
+      }
+    })();
+  }
+
+  /** Seconds until `condition` holds for the latest sample of pods running Mogi. */
+  async until(condition: (running: string[]) => boolean, timeoutMs: number): Promise<number> {
+    const start = Date.now();
+    while (Date.now() - start < timeoutMs) {
+      if (condition(this.latest)) return (Date.now() - start) / 1000;
+      await sleep(100);
+    }
+    throw new Error(`condition not met within ${timeoutMs / 1000} s; running: ${this.latest.join(", ")}`);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+  }
+}
+
+async function holder(): Promise<{ pod: string; session: string }> {
+  const kv = (await consul(`/v1/kv/${lockPrefix}/.lock`)) as { Session?: string }[] | undefined;
+  const session = kv?.[0]?.Session;
+  if (!session) throw new Error(`${lockPrefix}/.lock is not held`);
+  const info = (await consul(`/v1/session/info/${session}`)) as { Name: string }[];
+  return { pod: info[0].Name, session };
+}
+
+describeIfReady("failover on a real cluster and Consul", () => {
+  const stackName = run;
+  const backend = mkdtempSync(path.join(tmpdir(), "mogi-pulumi-backend-"));
+  const measured: { scenario: string; handoverSeconds: number }[] = [];
+  const sampler = new Sampler();
+  let stack: Stack;
+
+  beforeAll(async () => {
+    process.env.PULUMI_BACKEND_URL = `file://${backend}`;
+    process.env.PULUMI_CONFIG_PASSPHRASE = "throw-away-integration-passphrase";
+    stack = await LocalWorkspace.createStack({ stackName, workDir: PROJECT_DIR }, { pulumiCommand: await pulumiCli() });
+    const { config } = loadStackConfig("dev");
+    const consulSettings = { ...JSON.parse(config["mogi:consul"]), address: new URL(process.env.CONSUL_HTTP_ADDR as string).host, lockPrefix, configPrefix: `test/mogi/${run}/config` };
+    const overrides: Record<string, string> = {
+      "mogi:image": process.env.MOGI_TEST_IMAGE as string,
+      "mogi:command": JSON.stringify(["node", "/app/server.js"]),
+      "mogi:namespace": namespace,
+      "mogi:consul": JSON.stringify(consulSettings),
+      "mogi:kubernetes": "{}",
+    };
+    await stack.setAllConfig(Object.fromEntries(Object.entries({ ...config, ...overrides }).map(([k, value]) => [k, { value }])));
+  });
+
+  afterAll(async () => {
+    await sampler.stop();
+    try {
+      await stack?.destroy({ onOutput: (o) => process.stdout.write(o) });
+      await stack?.workspace.removeStack(stackName);
+    } finally {
+      rmSync(path.join(STACKS_DIR, `Pulumi.${stackName}.yaml`), { force: true });
+      rmSync(backend, { recursive: true, force: true });
+      if (measured.length) {
+        console.log(["scenario                     hand-over", ...measured.map((m) => `${m.scenario.padEnd(28)} ${m.handoverSeconds.toFixed(1)} s`)].join("\n"));
+        const dir = path.join(__dirname, "results");
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(path.join(dir, `handover-${new Date().toISOString().replace(/[:.]/g, "-")}.json`), JSON.stringify({ run, measured, overlaps: sampler.overlaps }, null, 2));
+      }
+    }
+  });
+
+  test("preview with the policy pack passes", async () => {
+    await stack.preview({ policyPacks: [path.join(PROJECT_DIR, "infra", "policy")], onOutput: (o) => process.stdout.write(o) });
+  });
+
+  test("up: the pod becomes ready, holds the lock, and is the only one running Mogi", async () => {
+    await stack.up({ onOutput: (o) => process.stdout.write(o) });
+    await sh("kubectl", ["-n", namespace, "wait", "--for=condition=Ready", "pod", "-l", selector, "--timeout=300s"]);
+    const { pod } = await holder();
+    expect(await podsRunningMogi()).toEqual([pod]);
+    sampler.start();
+  });
+
+  test("pod deleted: graceful hand-over", async () => {
+    const before = (await holder()).pod;
+    await sh("kubectl", ["-n", namespace, "delete", "pod", before, "--wait=false"]);
+    const seconds = await sampler.until((running) => running.length === 1 && running[0] !== before, 180_000);
+    measured.push({ scenario: "pod deleted (graceful)", handoverSeconds: seconds });
+    expect((await holder()).pod).not.toBe(before);
+    expect(sampler.overlaps).toEqual([]);
+  });
+
+  test("pod evicted by a drain: graceful hand-over", async () => {
+    const before = (await holder()).pod;
+    const node = await sh("kubectl", ["-n", namespace, "get", "pod", before, "-o", "jsonpath={.spec.nodeName}"]);
+    try {
+      await sh("kubectl", ["drain", node, "--pod-selector", selector, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=120s"]);
+      const seconds = await sampler.until((running) => running.length === 1 && running[0] !== before, 180_000);
+      measured.push({ scenario: "pod evicted (drain)", handoverSeconds: seconds });
+    } finally {
+      await sh("kubectl", ["uncordon", node]);
+    }
+    expect(sampler.overlaps).toEqual([]);
+  });
+
+  test("consul lock SIGKILLed: hard loss, taken over after TTL and lock-delay", async () => {
+    const { pod, session } = await holder();
+    const node = await sh("kubectl", ["-n", namespace, "get", "pod", pod, "-o", "jsonpath={.spec.nodeName}"]);
+    // PID 1 of a container ignores SIGKILL sent from inside its own PID namespace, so the kill
+    // comes from the node (a kind node is a container named like the node).
+    await sh("docker", ["exec", node, "pkill", "-9", "-f", `consul lock .*-name=${pod} `]);
+    await sampler.until((running) => running.length === 0, 30_000);
+    const seconds = await sampler.until((running) => running.length === 1, 120_000);
+    measured.push({ scenario: "consul lock SIGKILLed (hard)", handoverSeconds: seconds });
+    expect((await holder()).session).not.toBe(session);
+    expect(sampler.overlaps).toEqual([]);
+  });
+});
