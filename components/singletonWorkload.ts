@@ -116,6 +116,9 @@ export interface SingletonWorkloadArgs {
   podAnnotations?: Record<string, string>;
 }
 
+/** Environment the component sets for the wrapper and Mogi; `env` may not override it. */
+export const RESERVED_ENV: readonly string[] = [...Object.values(LockWrapperEnv), "CONSUL_HTTP_TOKEN", "MOGI_CONSUL_CONFIG_PREFIX"];
+
 /** Paths inside the pod. */
 const MOUNT = {
   wrapper: "/opt/consul-lock",
@@ -149,8 +152,7 @@ function validate(args: SingletonWorkloadArgs): void {
   if (args.runAsUser !== undefined && (!Number.isInteger(args.runAsUser) || args.runAsUser < 1)) {
     throw new Error(`runAsUser: ${args.runAsUser} must be a positive integer (0 is root, which the restricted profile refuses)`);
   }
-  const reserved = new Set<string>([...Object.values(LockWrapperEnv), "MOGI_CONSUL_CONFIG_PREFIX"]);
-  const clash = Object.keys(args.env ?? {}).filter((k) => reserved.has(k));
+  const clash = Object.keys(args.env ?? {}).filter((k) => RESERVED_ENV.includes(k));
   if (clash.length > 0) throw new Error(`env: ${clash.join(", ")} are set by the component for the lock wrapper; remove them`);
   const ownAnnotations = Object.keys(args.podAnnotations ?? {}).filter((k) => k.startsWith(CONSUL_ANNOTATION_PREFIX));
   if (ownAnnotations.length > 0) {

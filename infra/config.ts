@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { nameProblem } from "../components/naming";
 import { kvPrefixesOverlap, kvPrefixProblem } from "../components/consulKv";
-import { DEFAULT_CONSUL_IMAGE, MIN_TERMINATION_GRACE_SECONDS } from "../components/singletonWorkload";
+import { DEFAULT_CONSUL_IMAGE, MIN_TERMINATION_GRACE_SECONDS, RESERVED_ENV } from "../components/singletonWorkload";
 
 /** `pulumi config` namespace of this project's settings (the project name). */
 export const CONFIG_NAMESPACE = "mogi";
@@ -160,8 +160,7 @@ function crossFieldProblems(s: Partial<ParsedSettings>): string[] {
     if (consul.scheme === "https" && !hasCa) problems.push(`${keyOf(["consul", "caPem"])}: required when consul.scheme is "https" (or set consul.caFrom)`);
     if (consul.scheme === "http" && hasCa) problems.push(`${keyOf(["consul", "scheme"])}: a CA is configured but the scheme is "http"; use "https" or remove the CA`);
   }
-  const reservedEnv = ["CONSUL_HTTP_ADDR", "CONSUL_HTTP_TOKEN", "CONSUL_HTTP_TOKEN_FILE", "CONSUL_CACERT", "CONSUL_LOCK_PREFIX", "POD_NAME", "CONSUL_BIN_DIR", "MOGI_CONSUL_CONFIG_PREFIX"];
-  for (const key of Object.keys(s.env ?? {}).filter((k) => reservedEnv.includes(k))) {
+  for (const key of Object.keys(s.env ?? {}).filter((k) => RESERVED_ENV.includes(k))) {
     problems.push(`${keyOf(["env", key])}: set by the stack for the lock wrapper; remove it`);
   }
   for (const key of Object.keys(s.podAnnotations ?? {}).filter((k) => k.startsWith("consul.hashicorp.com/"))) {

@@ -68,6 +68,16 @@ describe("deploy guards", () => {
   });
 });
 
+/** Runs `npm run deploy -- <argv>` as a user would, with a PATH that has no `pulumi`. */
+function deployWithoutCli(argv: string[]) {
+  return spawnSync(process.execPath, [require.resolve("tsx/cli"), "infra/automation/main.ts", ...argv], {
+    cwd: ROOT,
+    env: { ...process.env, PATH: path.join(dir, "empty-bin") },
+    encoding: "utf8",
+    timeout: 20_000,
+  });
+}
+
 describe("without the Pulumi CLI", () => {
   test("findOnPath finds executables only where PATH says", () => {
     expect(findOnPath("sh", "/bin:/usr/bin")).toMatch(/\/sh$/);
@@ -75,12 +85,7 @@ describe("without the Pulumi CLI", () => {
   });
 
   test("npm run deploy fails fast, naming the CLI and how to install it", () => {
-    const result = spawnSync(process.execPath, [require.resolve("tsx/cli"), "infra/automation/main.ts", "preview", "--stack", "dev"], {
-      cwd: ROOT,
-      env: { ...process.env, PATH: path.join(dir, "empty-bin") },
-      encoding: "utf8",
-      timeout: 20_000,
-    });
+    const result = deployWithoutCli(["preview", "--stack", "dev"]);
     expect(result.status).toBe(1);
     expect(result.stderr).toContain("deploy: the Pulumi CLI (`pulumi`) is not on PATH");
     expect(result.stderr).toContain("https://www.pulumi.com/docs/install/");
@@ -88,12 +93,7 @@ describe("without the Pulumi CLI", () => {
   });
 
   test("the production-destroy guard comes before the CLI check", () => {
-    const result = spawnSync(process.execPath, [require.resolve("tsx/cli"), "infra/automation/main.ts", "destroy", "--stack", "prod-eu-1"], {
-      cwd: ROOT,
-      env: { ...process.env, PATH: path.join(dir, "empty-bin") },
-      encoding: "utf8",
-      timeout: 20_000,
-    });
+    const result = deployWithoutCli(["destroy", "--stack", "prod-eu-1"]);
     expect(result.status).toBe(1);
     expect(result.stderr).toContain('refusing to destroy production stack "prod-eu-1"');
   });
