@@ -34,6 +34,13 @@ const RULES: Record<NameRule, { pattern: RegExp; max: number; says: string }> = 
   },
 };
 
+/** The rule the API server applies to `metadata.name` of a kind; most kinds take a subdomain. */
+export function nameRuleForKind(kind: string): NameRule {
+  if (kind === "Namespace") return "dns1123-label";
+  if (kind === "Service") return "dns1035-label";
+  return "dns1123-subdomain";
+}
+
 /** Returns why `value` breaks `rule`, or undefined when it is a valid name. */
 export function nameProblem(value: string, rule: NameRule): string | undefined {
   const { pattern, max, says } = RULES[rule];

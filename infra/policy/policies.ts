@@ -6,7 +6,8 @@
  * Each message says what is wrong, why, and how to fix it.
  */
 import type { EnforcementLevel, ReportViolation, ResourceValidationPolicy, StackValidationPolicy, PolicyResource } from "@pulumi/policy";
-import { nameProblem, NameRule } from "../../components/naming";
+import { nameProblem, NameRule, nameRuleForKind } from "../../components/naming";
+import { LOCK_WRAPPER_FILE as WRAPPER_FILE } from "../../components/lockWrapper";
 import { kvPrefixesOverlap } from "../../components/consulKv";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -22,8 +23,6 @@ export const TYPES = {
   keyPrefix: "consul:index/keyPrefix:KeyPrefix",
 } as const;
 
-/** What the wrapper is called wherever it is mounted (components/lockWrapper.ts). */
-const WRAPPER_FILE = "consul-lock-wrapper.sh";
 const CONSUL_PREFIX = "consul.hashicorp.com/";
 /** Pod annotations consul-k8s reads (control-plane/connect-inject/constants/annotations_and_labels.go). */
 const REAL_POD_ANNOTATIONS = new Set([
@@ -149,8 +148,6 @@ export const restrictedSecurityContext = onType(TYPES.deployment, "restricted-se
   }
 });
 
-const NAME_RULE_BY_KIND: Record<string, NameRule> = { Namespace: "dns1123-label", Service: "dns1035-label" };
-
 export const validNames: ResourceValidationPolicy = {
   name: "kubernetes-valid-names",
   description: "Object, namespace and container names follow the API server's DNS rules.",
@@ -160,7 +157,7 @@ export const validNames: ResourceValidationPolicy = {
     const kind = args.type.split(":").pop() as string;
     const metadata = args.props?.metadata ?? {};
     const checks: [string, unknown, NameRule][] = [
-      ["metadata.name", metadata.name, NAME_RULE_BY_KIND[kind] ?? "dns1123-subdomain"],
+      ["metadata.name", metadata.name, nameRuleForKind(kind)],
       ["metadata.namespace", metadata.namespace, "dns1123-label"],
       ...containersOf(args.props ?? {}).map((c, i): [string, unknown, NameRule] => [`container[${i}].name`, c.name, "dns1123-label"]),
     ];

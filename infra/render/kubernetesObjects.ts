@@ -3,7 +3,7 @@
  * against the Kubernetes OpenAPI schema (kubernetes-models) and the API server's name rules,
  * which the schema does not cover.
  */
-import { NameRule, nameProblem } from "../../components/naming";
+import { nameProblem, nameRuleForKind } from "../../components/naming";
 import { RecordedResource, redactSecrets } from "./recorder";
 
 export interface KubernetesObject {
@@ -33,12 +33,6 @@ export function kubernetesObjects(resources: RecordedResource[]): KubernetesObje
     });
   return [...objects.filter((o) => o.kind === "Namespace"), ...objects.filter((o) => o.kind !== "Namespace")];
 }
-
-/** The name rule the API server applies to an object's `metadata.name`, by kind. */
-const NAME_RULES: Record<string, NameRule> = {
-  Namespace: "dns1123-label",
-  Service: "dns1035-label",
-};
 
 type Model = { new (data: unknown): { validate(): void } };
 
@@ -83,8 +77,7 @@ export function validateObject(object: KubernetesObject): string[] {
       else problems.push(String((error as Error).message));
     }
   }
-  const nameRule = NAME_RULES[object.kind] ?? "dns1123-subdomain";
-  const nameIssue = nameProblem(String(object.metadata?.name), nameRule);
+  const nameIssue = nameProblem(String(object.metadata?.name), nameRuleForKind(object.kind));
   if (nameIssue) problems.push(`metadata.name: ${nameIssue}`);
   if (object.metadata?.namespace !== undefined) {
     const nsIssue = nameProblem(String(object.metadata.namespace), "dns1123-label");
