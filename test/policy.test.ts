@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -134,5 +135,29 @@ describe("npm run check", () => {
 
   test("bad usage exits 2", async () => {
     expect(await check([], () => undefined, () => undefined)).toBe(2);
+  });
+});
+
+describe("the pack under Pulumi's own policy runner", () => {
+  test("compiles and starts serving, as `pulumi preview --policy-pack infra/policy` would start it", async () => {
+    // The analyzer plugin resolves this module from the pack's folder and runs it there.
+    const packDir = path.join(__dirname, "..", "infra", "policy");
+    const runner = require.resolve("@pulumi/pulumi/cmd/run-policy-pack", { paths: [packDir] });
+    const child = spawn(process.execPath, [runner, "127.0.0.1:1", "."], { cwd: packDir });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    try {
+      const port = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no port within 20 s; stderr: ${stderr}`)), 20_000);
+        child.stdout.on("data", (d) => {
+          clearTimeout(timer);
+          resolve(String(d).trim());
+        });
+        child.on("exit", (code) => reject(new Error(`the pack exited with ${code}: ${stderr}`)));
+      });
+      expect(port).toMatch(/^\d+$/);
+    } finally {
+      child.kill();
+    }
   });
 });
