@@ -1,6 +1,5 @@
 /**
- * No workflow linter is installable here (actionlint is neither a Debian nor a usable npm
- * package on this machine), so the workflows are parsed and their promises checked.
+ * `npm run lint` runs actionlint on the workflows; these tests check what they promise users.
  */
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
