@@ -3,7 +3,7 @@
  * its configuration from KV, generated as JSON from typed data (Consul accepts HCL or JSON rules;
  * docs/reference/acl/rule.mdx).
  */
-import { aclKeyPrefix, assertKvPrefix, kvPrefixesOverlap } from "./consulKv";
+import { aclKeyPrefix, assertKvPrefix, prefixOverlapProblem } from "./consulKv";
 
 export type AclAccess = "read" | "write" | "list" | "deny";
 type RuleSet = Record<string, { policy: AclAccess }>;
@@ -26,12 +26,8 @@ export interface LockAclArgs {
 export function assertLockAclPrefixes(args: LockAclArgs): void {
   assertKvPrefix("lockPrefix", args.lockPrefix);
   assertKvPrefix("configPrefix", args.configPrefix);
-  if (kvPrefixesOverlap(args.lockPrefix, args.configPrefix)) {
-    throw new Error(
-      `configPrefix: ${JSON.stringify(args.configPrefix)} overlaps lockPrefix ${JSON.stringify(args.lockPrefix)}; ` +
-        "a shared subtree would give the lock's write access to configuration keys (or the reverse): use disjoint prefixes",
-    );
-  }
+  const overlap = prefixOverlapProblem(args.lockPrefix, args.configPrefix);
+  if (overlap) throw new Error(`configPrefix: ${overlap}`);
 }
 
 /**

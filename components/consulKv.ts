@@ -38,3 +38,9 @@ export function kvPrefixesOverlap(a: string, b: string): boolean {
   const [x, y] = [aclKeyPrefix(a), aclKeyPrefix(b)];
   return x.startsWith(y) || y.startsWith(x);
 }
+
+/** Why a configuration prefix may not sit next to a lock prefix, or undefined when they are apart. */
+export function prefixOverlapProblem(lockPrefix: string, configPrefix: string): string | undefined {
+  if (!kvPrefixesOverlap(lockPrefix, configPrefix)) return undefined;
+  return `${JSON.stringify(configPrefix)} overlaps the lock prefix ${JSON.stringify(lockPrefix)}: a shared subtree would give the lock's write access to configuration keys (or the reverse); use disjoint prefixes`;
+}

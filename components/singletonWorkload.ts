@@ -11,7 +11,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { assertBaseName, assertName, selectorLabels, standardLabels } from "./naming";
-import { assertKvPrefix, kvPrefixesOverlap } from "./consulKv";
+import { assertKvPrefix, prefixOverlapProblem } from "./consulKv";
 import { LOCK_WRAPPER_FILE, LOCK_WRAPPER_SCRIPT, LockWrapperEnv, lockKey } from "./lockWrapper";
 
 type Input<T> = pulumi.Input<T>;
@@ -28,6 +28,9 @@ const CONSUL_BINARY_IN_IMAGE = "/bin/consul";
  * queries (hashicorp/consul#4439). 30 s covers both with margin.
  */
 export const MIN_TERMINATION_GRACE_SECONDS = 30;
+
+export const DEFAULT_PORT = 8080;
+export const DEFAULT_HEALTH_PATH = "/health";
 
 /** Readiness period: a new holder gets traffic within this long of taking the lock. */
 export const READINESS_PERIOD_SECONDS = 5;
@@ -87,9 +90,9 @@ export interface SingletonWorkloadArgs {
   command: string[];
   /** Extra plain environment for Mogi; names used by the wrapper are refused. Default: none. */
   env?: Record<string, string>;
-  /** Mogi's HTTP port. Default 8080. */
+  /** Mogi's HTTP port. Default `DEFAULT_PORT` (8080). */
   port?: number;
-  /** Readiness path; it also becomes Consul's health check. Default `/health`. */
+  /** Readiness path; it also becomes Consul's health check. Default `DEFAULT_HEALTH_PATH` (`/health`). */
   healthPath?: string;
   /** Mogi container's resources. Default `DEFAULT_RESOURCES`. */
   resources?: ResourceRequirements;
@@ -138,9 +141,9 @@ function validate(args: SingletonWorkloadArgs): void {
   assertName("namespace", args.namespace, "dns1123-label");
   if (args.instance !== undefined) assertName("instance", args.instance, "dns1123-label");
   if (args.command.length === 0) throw new Error("command: Mogi's command must have at least one element");
-  const port = args.port ?? 8080;
+  const port = args.port ?? DEFAULT_PORT;
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`port: ${port} is not a port number (1-65535)`);
-  const healthPath = args.healthPath ?? "/health";
+  const healthPath = args.healthPath ?? DEFAULT_HEALTH_PATH;
   if (!healthPath.startsWith("/")) throw new Error(`healthPath: ${JSON.stringify(healthPath)} must start with '/'`);
   if (args.maxUnavailable !== 0 && args.maxUnavailable !== 1) {
     throw new Error(`maxUnavailable: ${String(args.maxUnavailable)} is not allowed; use 1 (drains evict the pod) or 0 (voluntary evictions blocked)`);
@@ -162,9 +165,8 @@ function validate(args: SingletonWorkloadArgs): void {
   assertKvPrefix("consul.lockPrefix", consul.lockPrefix);
   if (consul.configPrefix !== undefined) {
     assertKvPrefix("consul.configPrefix", consul.configPrefix);
-    if (kvPrefixesOverlap(consul.lockPrefix, consul.configPrefix)) {
-      throw new Error(`consul.configPrefix: ${JSON.stringify(consul.configPrefix)} overlaps consul.lockPrefix ${JSON.stringify(consul.lockPrefix)}; keep the lock's keys apart from configuration`);
-    }
+    const overlap = prefixOverlapProblem(consul.lockPrefix, consul.configPrefix);
+    if (overlap) throw new Error(`consul.configPrefix: ${overlap}`);
   }
   const scheme = /^(https?):\/\/[^/\s]+$/.exec(consul.httpAddr)?.[1];
   if (!scheme) throw new Error(`consul.httpAddr: ${JSON.stringify(consul.httpAddr)} must be http://host:port or https://host:port`);
@@ -197,7 +199,7 @@ export class SingletonWorkload extends pulumi.ComponentResource {
     super("mogi:components:SingletonWorkload", resourceName, {}, opts);
     const parent = { parent: this };
     const name = args.name;
-    const port = args.port ?? 8080;
+    const port = args.port ?? DEFAULT_PORT;
     const consul = args.consul;
     const labelArgs = { name, instance: args.instance ?? name, component: "singleton", partOf: args.partOf ?? name };
     const labels = standardLabels(labelArgs);
@@ -316,7 +318,7 @@ export class SingletonWorkload extends pulumi.ComponentResource {
                   // Only the lock holder runs Mogi, so only it is ready: the Service and Consul
                   // route to it alone. No liveness probe: it would restart a pod waiting for the lock.
                   readinessProbe: {
-                    httpGet: { path: args.healthPath ?? "/health", port: "http" },
+                    httpGet: { path: args.healthPath ?? DEFAULT_HEALTH_PATH, port: "http" },
                     periodSeconds: READINESS_PERIOD_SECONDS,
                     failureThreshold: 3,
                   },

@@ -4,8 +4,8 @@
  */
 import { z } from "zod";
 import { nameProblem } from "../components/naming";
-import { kvPrefixesOverlap, kvPrefixProblem } from "../components/consulKv";
-import { DEFAULT_CONSUL_IMAGE, MIN_TERMINATION_GRACE_SECONDS, RESERVED_ENV } from "../components/singletonWorkload";
+import { kvPrefixProblem, prefixOverlapProblem } from "../components/consulKv";
+import { DEFAULT_CONSUL_IMAGE, DEFAULT_HEALTH_PATH, DEFAULT_PORT, MIN_TERMINATION_GRACE_SECONDS, RESERVED_ENV } from "../components/singletonWorkload";
 
 /** `pulumi config` namespace of this project's settings (the project name). */
 export const CONFIG_NAMESPACE = "mogi";
@@ -84,8 +84,8 @@ const settingsSchema = z
     image: z.string().min(1),
     command: structured(z.array(z.string().min(1)).min(1)),
     env: structured(stringMap).default({}),
-    port: structured(z.number().int().min(1).max(65535)).default(8080),
-    healthPath: z.string().regex(/^\//, "must start with '/'").default("/health"),
+    port: structured(z.number().int().min(1).max(65535)).default(DEFAULT_PORT),
+    healthPath: z.string().regex(/^\//, "must start with '/'").default(DEFAULT_HEALTH_PATH),
     resources: structured(z.object({ requests: resourceList.optional(), limits: resourceList.optional() }).strict()).optional(),
     pdb: z.enum(Object.keys(PDB_MODES) as [PdbMode, ...PdbMode[]]).default("allow-drain"),
     terminationGracePeriodSeconds: structured(z.number().int().min(MIN_TERMINATION_GRACE_SECONDS)).default(MIN_TERMINATION_GRACE_SECONDS),
@@ -146,9 +146,8 @@ function crossFieldProblems(s: Partial<ParsedSettings>): string[] {
   }
   if (consul && s.name !== undefined) {
     const { lockPrefix, configPrefix } = prefixesOf(s.name, consul);
-    if (kvPrefixesOverlap(lockPrefix, configPrefix)) {
-      problems.push(`${keyOf(["consul", "configPrefix"])}: ${JSON.stringify(configPrefix)} overlaps the lock prefix ${JSON.stringify(lockPrefix)}; use disjoint prefixes`);
-    }
+    const overlap = prefixOverlapProblem(lockPrefix, configPrefix);
+    if (overlap) problems.push(`${keyOf(["consul", "configPrefix"])}: ${overlap}`);
   }
   for (const key of Object.keys(consul?.kv ?? {})) {
     const problem = kvPrefixProblem(key);

@@ -62,9 +62,9 @@ describe("ACL rules", () => {
     ["dot segment", "service/../lock", "service/mogi/config", /^lockPrefix: .* has the segment "\.\."/],
     ["whitespace", "service/mogi lock", "service/mogi/config", /^lockPrefix: .* has the segment "mogi lock"/],
     ["wildcard", "service/*", "service/mogi/config", /^lockPrefix: .* has the segment "\*"/],
-    ["identical prefixes", "service/mogi", "service/mogi", /^configPrefix: "service\/mogi" overlaps lockPrefix/],
-    ["config inside lock", "service/mogi", "service/mogi/config", /^configPrefix: .* overlaps lockPrefix/],
-    ["lock inside config", "service/mogi/config/lock", "service/mogi/config", /^configPrefix: .* overlaps lockPrefix/],
+    ["identical prefixes", "service/mogi", "service/mogi", /^configPrefix: "service\/mogi" overlaps the lock prefix "service\/mogi": .*use disjoint prefixes$/],
+    ["config inside lock", "service/mogi", "service/mogi/config", /^configPrefix: "service\/mogi\/config" overlaps the lock prefix "service\/mogi"/],
+    ["lock inside config", "service/mogi/config/lock", "service/mogi/config", /^configPrefix: "service\/mogi\/config" overlaps the lock prefix "service\/mogi\/config\/lock"/],
   ];
   test.each(refused)("refuses %s", (_label, lockPrefix, configPrefix, message) => {
     expect(() => lockAclRules({ lockPrefix, configPrefix })).toThrow(message);

@@ -268,7 +268,7 @@ describe("SingletonWorkload", () => {
       ["env clashing with the wrapper", { env: { CONSUL_LOCK_PREFIX: "x" } }, /^env: CONSUL_LOCK_PREFIX are set by the component/],
       ["own consul annotations", { podAnnotations: { "consul.hashicorp.com/service-check-http": "/health" } }, /^podAnnotations: consul.hashicorp.com\/service-check-http are reserved/],
       ["lock prefix led by /", { consul: { ...args().consul, lockPrefix: "/service/mogi/lock" } }, /^consul.lockPrefix: "\/service\/mogi\/lock" must not start with '\/'/],
-      ["overlapping prefixes", { consul: { ...args().consul, configPrefix: "service/mogi/lock/config" } }, /^consul.configPrefix: .* overlaps consul.lockPrefix/],
+      ["overlapping prefixes", { consul: { ...args().consul, configPrefix: "service/mogi/lock/config" } }, /^consul.configPrefix: "service\/mogi\/lock\/config" overlaps the lock prefix "service\/mogi\/lock"/],
       ["https without CA", { consul: { ...args().consul, httpAddr: "https://consul:8501" } }, /^consul.ca: required when consul.httpAddr is https/],
       ["address without scheme", { consul: { ...args().consul, httpAddr: "consul:8500" } }, /^consul.httpAddr: "consul:8500" must be http/],
     ];
