@@ -10,15 +10,26 @@ import { CONFIG_NAMESPACE, ConfigError, parseSettings, SECRET_SETTINGS, Settings
 import { consulProvider, podConsulAddr } from "./consulConnection";
 import { failoverBudget } from "./failoverBudget";
 
-/** This project's settings as Pulumi delivers them: `mogi:<key>` → text, secrets left out. */
+// Whether a key was set with `--secret`. Exported by the SDK's runtime but left out of its type
+// declarations; checked here so that an SDK upgrade without it fails loudly rather than leaking.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret?: (key: string) => boolean };
+if (typeof isConfigSecret !== "function") throw new Error("@pulumi/pulumi no longer exports runtime/config isConfigSecret; update infra/program.ts");
+
+/**
+ * This project's settings as Pulumi delivers them: `mogi:<key>` → text. Secret settings are left
+ * out, and any other setting stored as a secret is refused without its value ever being read
+ * into a message (it would end up in plain text in the Deployment or an error).
+ */
 function rawSettings(): Record<string, string> {
   const prefix = `${CONFIG_NAMESPACE}:`;
-  const secret = new Set<string>(SECRET_SETTINGS);
-  return Object.fromEntries(
-    Object.entries(pulumi.runtime.allConfig())
-      .filter(([key]) => key.startsWith(prefix) && !secret.has(key.slice(prefix.length)))
-      .map(([key, value]) => [key.slice(prefix.length), value]),
-  );
+  const secretSettings = new Set<string>(SECRET_SETTINGS);
+  const own = Object.entries(pulumi.runtime.allConfig()).filter(([key]) => key.startsWith(prefix));
+  const unexpectedSecrets = own.map(([key]) => key).filter((key) => isConfigSecret?.(key) && !secretSettings.has(key.slice(prefix.length)));
+  if (unexpectedSecrets.length > 0) {
+    throw new ConfigError(unexpectedSecrets.map((key) => `${key}: is stored as a secret, but it is not a secret setting and would be used in plain text; only ${SECRET_SETTINGS.map((k) => prefix + k).join(", ")} may be secret`));
+  }
+  return Object.fromEntries(own.filter(([key]) => !secretSettings.has(key.slice(prefix.length))).map(([key, value]) => [key.slice(prefix.length), value]));
 }
 
 /** Validated settings, or a RunError (no stack trace) listing every problem, before any resource. */

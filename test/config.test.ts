@@ -1,6 +1,6 @@
 import { ConfigError, imagePinProblem, parseSettings } from "../infra/config";
 import { mogiProgram } from "../infra/program";
-import { recordProgram } from "../infra/render/recorder";
+import { recordProgram, redactSecrets } from "../infra/render/recorder";
 
 /** A valid configuration as the CLI delivers it: text, structured values as JSON text. */
 function raw(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -87,6 +87,22 @@ describe("configuration", () => {
     const found = imagePinProblem(image);
     if (problem === undefined) expect(found).toBeUndefined();
     else expect(found).toContain(problem);
+  });
+
+  test("a setting stored as a secret that is not a secret setting is refused, without its value", async () => {
+    const config = Object.fromEntries(Object.entries(raw({ image: "quay.io/example/mogi:SECRET-TAG" })).map(([k, v]) => [`mogi:${k}`, String(v)]));
+    const recording = await recordProgram(mogiProgram, { project: "mogi", stack: "s", config, secretKeys: ["mogi:image"] });
+    expect(recording.error?.message).toContain("mogi:image: is stored as a secret, but it is not a secret setting");
+    expect(recording.error?.message).not.toContain("SECRET-TAG");
+    expect(recording.resources).toEqual([]);
+  });
+
+  test("the Consul token may be a secret, and is never read as a plain setting", async () => {
+    const config = Object.fromEntries(Object.entries(raw()).map(([k, v]) => [`mogi:${k}`, String(v)]));
+    const recording = await recordProgram(mogiProgram, { project: "mogi", stack: "s", config: { ...config, "mogi:consulToken": "TOKEN-VALUE" }, secretKeys: ["mogi:consulToken"] });
+    expect(recording.error).toBeUndefined();
+    const provider = recording.resources.find((r) => r.type === "pulumi:providers:consul");
+    expect(JSON.stringify(redactSecrets(provider?.inputs))).not.toContain("TOKEN-VALUE");
   });
 
   test("the program declares nothing when its configuration is invalid", async () => {

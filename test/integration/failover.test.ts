@@ -70,11 +70,11 @@ class Sampler {
     })();
   }
 
-  /** Seconds until `condition` holds for the latest sample of pods running Mogi. */
-  async until(condition: (running: string[]) => boolean, timeoutMs: number): Promise<number> {
-    const start = Date.now();
-    while (Date.now() - start < timeoutMs) {
-      if (condition(this.latest)) return (Date.now() - start) / 1000;
+  /** Waits until `condition` holds for the latest sample; returns the seconds since `since`. */
+  async until(condition: (running: string[]) => boolean, timeoutMs: number, since = Date.now()): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (condition(this.latest)) return (Date.now() - since) / 1000;
       await sleep(100);
     }
     throw new Error(`condition not met within ${timeoutMs / 1000} s; running: ${this.latest.join(", ")}`);
@@ -148,8 +148,9 @@ describeIfReady("failover on a real cluster and Consul", () => {
 
   test("pod deleted: graceful hand-over", async () => {
     const before = (await holder()).pod;
+    const disrupted = Date.now();
     await sh("kubectl", ["-n", namespace, "delete", "pod", before, "--wait=false"]);
-    const seconds = await sampler.until((running) => running.length === 1 && running[0] !== before, 180_000);
+    const seconds = await sampler.until((running) => running.length === 1 && running[0] !== before, 180_000, disrupted);
     measured.push({ scenario: "pod deleted (graceful)", handoverSeconds: seconds });
     expect((await holder()).pod).not.toBe(before);
     expect(sampler.overlaps).toEqual([]);
@@ -159,8 +160,10 @@ describeIfReady("failover on a real cluster and Consul", () => {
     const before = (await holder()).pod;
     const node = await sh("kubectl", ["-n", namespace, "get", "pod", before, "-o", "jsonpath={.spec.nodeName}"]);
     try {
+      // Timed from the start of the drain: it returns only once the pod is gone.
+      const disrupted = Date.now();
       await sh("kubectl", ["drain", node, "--pod-selector", selector, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=120s"]);
-      const seconds = await sampler.until((running) => running.length === 1 && running[0] !== before, 180_000);
+      const seconds = await sampler.until((running) => running.length === 1 && running[0] !== before, 180_000, disrupted);
       measured.push({ scenario: "pod evicted (drain)", handoverSeconds: seconds });
     } finally {
       await sh("kubectl", ["uncordon", node]);
@@ -173,9 +176,10 @@ describeIfReady("failover on a real cluster and Consul", () => {
     const node = await sh("kubectl", ["-n", namespace, "get", "pod", pod, "-o", "jsonpath={.spec.nodeName}"]);
     // PID 1 of a container ignores SIGKILL sent from inside its own PID namespace, so the kill
     // comes from the node (a kind node is a container named like the node).
+    const disrupted = Date.now();
     await sh("docker", ["exec", node, "pkill", "-9", "-f", `consul lock .*-name=${pod} `]);
     await sampler.until((running) => running.length === 0, 30_000);
-    const seconds = await sampler.until((running) => running.length === 1, 120_000);
+    const seconds = await sampler.until((running) => running.length === 1, 120_000, disrupted);
     measured.push({ scenario: "consul lock SIGKILLed (hard)", handoverSeconds: seconds });
     expect((await holder()).session).not.toBe(session);
     expect(sampler.overlaps).toEqual([]);
