@@ -60,6 +60,8 @@ describe("shipped stacks", () => {
       const pod = byKind("Deployment").spec.template.spec;
       const volume = (name: string) => pod.volumes.find((v: Obj) => v.name === name);
       expect(byKind("ConfigMap").metadata.name).toMatch(/^mogi-lock-wrapper-[0-9a-f]{8}$/);
+      expect(byKind("ConfigMap").metadata.annotations).toEqual({ "pulumi.com/autonamed": "true" });
+      expect(byKind("Deployment").metadata.annotations).toBeUndefined();
       expect(volume("lock-wrapper").configMap.name).toBe(byKind("ConfigMap").metadata.name);
       expect(volume("consul-token").secret.secretName).toBe(byKind("Secret").metadata.name);
       expect(pod.serviceAccountName).toBe(byKind("ServiceAccount").metadata.name);

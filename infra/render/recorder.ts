@@ -117,10 +117,16 @@ const COMPUTED: Record<string, (name: string, inputs: Record<string, unknown>) =
  */
 function providerState(type: string, name: string, inputs: Record<string, unknown>): { id: string; state: Record<string, unknown> } {
   if (!type.startsWith("kubernetes:")) return { id: `${name}-id`, state: { ...inputs, ...COMPUTED[type]?.(name, inputs) } };
-  const metadata = (revealSecrets(inputs.metadata) ?? {}) as Metadata;
-  const objectName = typeof metadata.name === "string" ? metadata.name : `${name}-${autoNameSuffix(type, name, revealSecrets(inputs))}`;
+  const metadata = (revealSecrets(inputs.metadata) ?? {}) as Metadata & { annotations?: Record<string, string> };
+  if (typeof metadata.name === "string") {
+    const id = typeof metadata.namespace === "string" ? `${metadata.namespace}/${metadata.name}` : metadata.name;
+    return { id, state: { ...inputs } };
+  }
+  // As pulumi-kubernetes does: `<logical name>-<8 characters>` and the pulumi.com/autonamed annotation.
+  const objectName = `${name}-${autoNameSuffix(type, name, revealSecrets(inputs))}`;
   const id = typeof metadata.namespace === "string" ? `${metadata.namespace}/${objectName}` : objectName;
-  return { id, state: { ...inputs, metadata: { ...metadata, name: objectName } } };
+  const annotations = { ...metadata.annotations, "pulumi.com/autonamed": "true" };
+  return { id, state: { ...inputs, metadata: { ...metadata, name: objectName, annotations } } };
 }
 
 /**
