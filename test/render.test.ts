@@ -104,6 +104,22 @@ describe("shipped stacks", () => {
     });
   });
 
+  test("the program exports what operators look up, and the failover budget from the consul lock facts", async () => {
+    const { outputs } = await renderStack("prod-eu-1");
+    expect(outputs).toEqual({
+      environment: "production",
+      namespace: "mogi",
+      deploymentName: "mogi",
+      serviceName: "mogi",
+      lockKey: "service/mogi/prod-eu-1/lock/.lock",
+      tokenAccessorId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      consulPolicy: "mogi-prod-eu-1-lock",
+      configKeys: ["service/mogi/prod-eu-1/config/log-level", "service/mogi/prod-eu-1/config/upstream/url"],
+      // graceful: the child's 5 s; hard loss: 2 × 15 s TTL + 15 s lock-delay + 5 s retry.
+      failoverBudget: { gracefulHandoverMaxSeconds: 5, hardLossMaxSeconds: 50, readinessPeriodSeconds: 5 },
+    });
+  });
+
   test("https stacks give the pod the HTTPS port and the CA; production pins images", () => {
     const deployment = readObjects("prod-eu-1").find((o) => o.kind === "Deployment");
     const env = deployment.spec.template.spec.containers[0].env;
