@@ -91,3 +91,23 @@ export function standardLabels(args: StandardLabelArgs): Record<string, string> 
 export function selectorLabels(args: Pick<StandardLabelArgs, "name" | "instance">): Record<string, string> {
   return { "app.kubernetes.io/name": args.name, "app.kubernetes.io/instance": args.instance };
 }
+
+/** A label's name part, and a label value (non-empty values), per the API server's rules. */
+const QUALIFIED_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+/** Why `key` is not a valid label or annotation key (`[prefix/]name`), or undefined. */
+export function labelKeyProblem(key: string): string | undefined {
+  const slash = key.lastIndexOf("/");
+  const [prefix, name] = slash >= 0 ? [key.slice(0, slash), key.slice(slash + 1)] : [undefined, key];
+  if (prefix !== undefined && nameProblem(prefix, "dns1123-subdomain")) return `${JSON.stringify(key)} has an invalid prefix: use a lowercase DNS subdomain before the '/'`;
+  if (name.length > LABEL_MAX || !QUALIFIED_NAME.test(name)) {
+    return `${JSON.stringify(key)} is not a valid key: the name is letters, digits, '-', '_' and '.', starting and ending with a letter or digit, at most 63 characters`;
+  }
+  return undefined;
+}
+
+/** Why `value` is not a valid label value, or undefined. */
+export function labelValueProblem(value: string): string | undefined {
+  if (value === "" || (value.length <= LABEL_MAX && QUALIFIED_NAME.test(value))) return undefined;
+  return `${JSON.stringify(value)} is not a valid label value: letters, digits, '-', '_' and '.', starting and ending with a letter or digit, at most 63 characters`;
+}

@@ -3,7 +3,7 @@
  * before any resource is declared. An invalid stack gets every problem at once.
  */
 import { z } from "zod";
-import { nameProblem } from "../components/naming";
+import { labelKeyProblem, labelValueProblem, nameProblem } from "../components/naming";
 import { kvPrefixProblem, prefixOverlapProblem } from "../components/consulKv";
 import { DEFAULT_CONSUL_IMAGE, DEFAULT_HEALTH_PATH, DEFAULT_PORT, MIN_TERMINATION_GRACE_SECONDS, RESERVED_ENV } from "../components/singletonWorkload";
 
@@ -40,7 +40,36 @@ const kvPrefix = z.string().superRefine((value, ctx) => {
   if (problem) ctx.addIssue({ code: "custom", message: `${JSON.stringify(value)} ${problem}` });
 });
 const stringMap = z.record(z.string(), z.string());
-const quantity = z.union([z.string().min(1), z.number()]).transform(String);
+/** A Kubernetes resource quantity: 100m, 0.5, 128Mi, 1G, … */
+const QUANTITY = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[numkMGTPE]|[KMGTPE]i)?$/;
+const quantity = z
+  .union([z.string(), z.number()])
+  .transform(String)
+  .refine((q) => QUANTITY.test(q), { message: "is not a Kubernetes quantity (e.g. 100m, 0.5, 128Mi, 1Gi)" });
+const issue = (ctx: z.RefinementCtx, problem: string | undefined, path: (string | number)[] = []) => {
+  if (problem) ctx.addIssue({ code: "custom", message: problem, path });
+};
+/** Keys and values that must be valid label keys (and, for labels, label values). */
+const labelMap = stringMap.superRefine((map, ctx) => {
+  for (const [key, value] of Object.entries(map)) {
+    issue(ctx, labelKeyProblem(key), [key]);
+    issue(ctx, labelValueProblem(value), [key]);
+  }
+});
+const annotationMap = stringMap.superRefine((map, ctx) => {
+  for (const key of Object.keys(map)) issue(ctx, labelKeyProblem(key), [key]);
+});
+/** serviceMeta keys become annotation names `consul.hashicorp.com/service-meta-<key>`. */
+const SERVICE_META_PREFIX = "service-meta-";
+const serviceMetaMap = stringMap.superRefine((map, ctx) => {
+  for (const key of Object.keys(map)) issue(ctx, labelKeyProblem(`${SERVICE_META_PREFIX}${key}`), [key]);
+});
+/** Environment variable names the kubelet accepts (C identifiers plus '-' and '.'). */
+const envMap = stringMap.superRefine((map, ctx) => {
+  for (const key of Object.keys(map)) {
+    if (!/^[-._a-zA-Z][-._a-zA-Z0-9]*$/.test(key)) issue(ctx, `${JSON.stringify(key)} is not a valid environment variable name`, [key]);
+  }
+});
 const resourceList = z.object({ cpu: quantity.optional(), memory: quantity.optional() }).strict();
 
 const consulSchema = z
@@ -83,7 +112,7 @@ const settingsSchema = z
     createNamespace: structured(z.boolean()).default(true),
     image: z.string().min(1),
     command: structured(z.array(z.string().min(1)).min(1)),
-    env: structured(stringMap).default({}),
+    env: structured(envMap).default({}),
     port: structured(z.number().int().min(1).max(65535)).default(DEFAULT_PORT),
     healthPath: z.string().regex(/^\//, "must start with '/'").default(DEFAULT_HEALTH_PATH),
     resources: structured(z.object({ requests: resourceList.optional(), limits: resourceList.optional() }).strict()).optional(),
@@ -92,9 +121,9 @@ const settingsSchema = z
     runAsUser: structured(z.number().int().min(1)).optional(),
     connectInject: structured(z.boolean()).default(true),
     serviceTags: structured(z.array(z.string().min(1))).default([]),
-    serviceMeta: structured(stringMap).default({}),
-    podLabels: structured(stringMap).default({}),
-    podAnnotations: structured(stringMap).default({}),
+    serviceMeta: structured(serviceMetaMap).default({}),
+    podLabels: structured(labelMap).default({}),
+    podAnnotations: structured(annotationMap).default({}),
     kubernetes: structured(kubernetesSchema).default({}),
     consul: structured(consulSchema),
   })

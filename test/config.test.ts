@@ -42,6 +42,17 @@ describe("configuration", () => {
     expect(s.consul.binaryImage).toMatch(/^hashicorp\/consul:\d+\.\d+\.\d+$/);
   });
 
+  test("quantities, labels, annotations and env names that Kubernetes accepts pass", () => {
+    const s = parseSettings(raw({
+      resources: JSON.stringify({ requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: 2, memory: "1Gi" } }),
+      podLabels: JSON.stringify({ "example.com/team": "platform", tier: "" }),
+      podAnnotations: JSON.stringify({ "example.com/owner": "Platform Team <pt@example.com>" }),
+      serviceMeta: JSON.stringify({ owner: "platform-team" }),
+      env: JSON.stringify({ MOGI_LOG_FORMAT: "json", "app.mode": "x" }),
+    }));
+    expect(s.resources).toEqual({ requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "2", memory: "1Gi" } });
+  });
+
   test("numbers and booleans arrive as text and are typed", () => {
     const s = parseSettings(raw({ port: "9090", createNamespace: "false", runAsUser: "10001", pdb: "block-voluntary-evictions" }));
     expect([s.port, s.createNamespace, s.runAsUser, s.maxUnavailable]).toEqual([9090, false, 10001, 0]);
@@ -65,6 +76,12 @@ describe("configuration", () => {
     ["env reserved for the wrapper", { env: JSON.stringify({ CONSUL_HTTP_TOKEN: "x" }) }, "mogi:env.CONSUL_HTTP_TOKEN: set by the stack for the lock wrapper"],
     ["unreal consul annotation", { podAnnotations: JSON.stringify({ "consul.hashicorp.com/service-check-http": "/health" }) }, "mogi:podAnnotations.consul.hashicorp.com/service-check-http: consul.hashicorp.com/ annotations come from"],
     ["bad KV key", { consul: consul({ kv: { "/abs": "x" } }) }, "mogi:consul.kv./abs: the key must not start with '/'"],
+    ["bad resource quantity", { resources: JSON.stringify({ limits: { cpu: "lots" } }) }, "mogi:resources.limits.cpu: is not a Kubernetes quantity"],
+    ["bad label key", { podLabels: JSON.stringify({ "team name": "x" }) }, 'mogi:podLabels.team name: "team name" is not a valid key'],
+    ["bad label value", { podLabels: JSON.stringify({ team: "platform team" }) }, 'mogi:podLabels.team: "platform team" is not a valid label value'],
+    ["bad annotation key", { podAnnotations: JSON.stringify({ "Example.com/x": "y" }) }, 'mogi:podAnnotations.Example.com/x: "Example.com/x" has an invalid prefix'],
+    ["bad service meta key", { serviceMeta: JSON.stringify({ "owner team": "x" }) }, "mogi:serviceMeta.owner team: \"service-meta-owner team\" is not a valid key"],
+    ["bad env name", { env: JSON.stringify({ "1FOO": "x" }) }, 'mogi:env.1FOO: "1FOO" is not a valid environment variable name'],
   ];
   test.each(classes)("%s", (_label, overrides, message) => {
     expect(problemsOf(raw(overrides))).toEqual(expect.arrayContaining([expect.stringContaining(message)]));

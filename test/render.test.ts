@@ -151,6 +151,18 @@ describe("render CLI", () => {
     expect(errors[0]).toContain("--stack and --all exclude each other");
   });
 
+  test.each([
+    ["an invalid object", { problems: ["Deployment mogi/mogi: /spec/replicas: must be integer"] }, "/spec/replicas: must be integer"],
+    ["a mandatory policy violation", { violations: [{ level: "mandatory", policy: "singleton-one-replica", resource: "Deployment mogi", message: "spec.replicas is 2: x. Fix: y." }] }, "mandatory singleton-one-replica"],
+  ])("%s makes the render exit 1 and is listed in the summary", async (_label, flaw, shown) => {
+    const good = await renderStack("dev");
+    const lines: string[] = [];
+    const code = await main(["--stack", "dev"], (m) => lines.push(m), (m) => lines.push(m), async () => ({ ...good, ...flaw }) as typeof good);
+    expect(code).toBe(1);
+    expect(lines.join("\n")).toContain(shown);
+    expect(lines.join("\n")).toMatch(/^✗ dev/);
+  });
+
   test("invalid configuration is refused with every problem named, and nothing is written", async () => {
     const stacksDir = path.join(out, "bad-stacks");
     mkdirSync(stacksDir, { recursive: true });

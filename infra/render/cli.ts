@@ -68,7 +68,7 @@ export function summarize(render: StackRender, outDir: string): string {
   return lines.join("\n");
 }
 
-export async function main(argv: string[], log = console.log, logError = console.error): Promise<number> {
+export async function main(argv: string[], log = console.log, logError = console.error, render = renderStack): Promise<number> {
   let args: RenderArgs | "help";
   try {
     args = parseRenderArgs(argv);
@@ -83,9 +83,9 @@ export async function main(argv: string[], log = console.log, logError = console
   const stacks = args.stacks === "all" ? listStacks(STACKS_DIR) : args.stacks;
   let failed = false;
   for (const stack of stacks) {
-    let render: StackRender;
+    let rendered: StackRender;
     try {
-      render = await renderStack(stack, { outDir: args.outDir });
+      rendered = await render(stack, { outDir: args.outDir });
     } catch (error) {
       if (error instanceof UnknownStackError) {
         logError(error.message);
@@ -93,8 +93,8 @@ export async function main(argv: string[], log = console.log, logError = console
       }
       throw error;
     }
-    failed ||= render.error !== undefined || render.problems.length > 0 || render.violations.some(isMandatory);
-    (render.error ? logError : log)(summarize(render, args.outDir));
+    failed ||= rendered.error !== undefined || rendered.problems.length > 0 || rendered.violations.some(isMandatory);
+    (rendered.error ? logError : log)(summarize(rendered, args.outDir));
   }
   return failed ? 1 : 0;
 }
