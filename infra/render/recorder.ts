@@ -61,35 +61,25 @@ export function isSecretValue(value: unknown): value is { value: unknown } {
   return typeof value === "object" && value !== null && (value as Record<string, unknown>)[specialSigKey] === specialSecretSig;
 }
 
-/** Every scalar of `value` replaced by the placeholder, keeping its shape (a Secret stays a valid object). */
-function placeholders(value: unknown): unknown {
-  if (isSecretValue(value)) return placeholders(value.value);
-  if (Array.isArray(value)) return value.map(placeholders);
+/** Rebuilds `value`, letting `secret` replace each secret's content and `leaf` each other scalar. */
+function rebuild(value: unknown, secret: (inner: unknown) => unknown, leaf: (scalar: unknown) => unknown = (scalar) => scalar): unknown {
+  if (isSecretValue(value)) return secret(value.value);
+  if (Array.isArray(value)) return value.map((v) => rebuild(v, secret, leaf));
   if (typeof value === "object" && value !== null) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, placeholders(v)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, rebuild(v, secret, leaf)]));
   }
-  return value === undefined || value === null ? value : SECRET_PLACEHOLDER;
+  return leaf(value);
 }
+
+/** Every scalar replaced by the placeholder, keeping the shape (a Secret stays a valid object). */
+const placeholders = (value: unknown): unknown =>
+  rebuild(value, placeholders, (scalar) => (scalar === undefined || scalar === null ? scalar : SECRET_PLACEHOLDER));
 
 /** Replaces every secret value with a placeholder, for anything that is printed or written. */
-export function redactSecrets(value: unknown): unknown {
-  if (isSecretValue(value)) return placeholders(value.value);
-  if (Array.isArray(value)) return value.map(redactSecrets);
-  if (typeof value === "object" && value !== null) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactSecrets(v)]));
-  }
-  return value;
-}
+export const redactSecrets = (value: unknown): unknown => rebuild(value, placeholders);
 
 /** Removes the secret wrappers, keeping the values: for assertions in tests only. */
-export function revealSecrets(value: unknown): unknown {
-  if (isSecretValue(value)) return revealSecrets(value.value);
-  if (Array.isArray(value)) return value.map(revealSecrets);
-  if (typeof value === "object" && value !== null) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, revealSecrets(v)]));
-  }
-  return value;
-}
+export const revealSecrets = (value: unknown): unknown => rebuild(value, revealSecrets);
 
 /** Deterministic stand-in for the random suffix Pulumi adds to auto-named resources. */
 export function autoNameSuffix(type: string, name: string, inputs: unknown): string {
