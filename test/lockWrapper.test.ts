@@ -158,6 +158,23 @@ describe("consul-lock-wrapper.sh", () => {
     expect(run.status).toBe(0);
   });
 
+  describe("when the lock is lost (consul lock's contract, emulated by the fake)", () => {
+    const untilTerm = ["/bin/sh", "-c", 'trap \'echo stopped > "$MARKER"; exit 0\' TERM; while :; do sleep 0.05; done'];
+    const ignoresTerm = ["/bin/sh", "-c", 'trap "" TERM; : > "$MARKER"; while :; do sleep 0.05; done'];
+
+    test("Mogi is stopped and the container exits 0, so the pod restarts and waits for the lock again", async () => {
+      const run = await runWrapper(untilTerm, baseEnv({ FAKE_CONSUL_LOSE_LOCK_AFTER: "0.2" }));
+      expect(readFileSync(file("marker"), "utf8")).toBe("stopped\n");
+      expect(run.status).toBe(0);
+    });
+
+    test("a Mogi that ignores SIGTERM is killed after the grace period, and nothing outlives the lock", async () => {
+      const run = await runWrapper(ignoresTerm, baseEnv({ FAKE_CONSUL_LOSE_LOCK_AFTER: "0.2", FAKE_CONSUL_CHILD_GRACE_TENTHS: "3" }));
+      expect(existsSync(file("marker"))).toBe(true);
+      expect(run.status).toBe(0); // runWrapper also fails if any process of the group still held the output
+    });
+  });
+
   test("CONSUL_BIN_DIR puts the copied consul on PATH", async () => {
     const run = await runWrapper(argvChild(), baseEnv({ PATH: "/usr/bin:/bin", CONSUL_BIN_DIR: FAKE_CONSUL_DIR }));
     expect(run.status).toBe(0);

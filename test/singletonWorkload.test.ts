@@ -199,6 +199,9 @@ describe("SingletonWorkload", () => {
     expect(main.livenessProbe).toBeUndefined();
     for (const container of pod.spec.initContainers) expect(container.livenessProbe).toBeUndefined();
     expect(pod.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(30);
+    // Always (the default, and the only one a Deployment allows): after a lost lock consul lock
+    // exits 0, and the container must come back to wait for the lock again.
+    expect(pod.spec.restartPolicy ?? "Always").toBe("Always");
   });
 
   test("every container runs under the restricted profile, with no fixed UID unless asked", async () => {
