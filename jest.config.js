@@ -8,4 +8,7 @@ module.exports = {
     "^.+\\.ts$": ["@swc/jest", { jsc: { parser: { syntax: "typescript" }, target: "es2022" }, module: { type: "commonjs" } }],
   },
   testTimeout: 20000,
+  // Jest defaults to cores - 1 workers (1 on the 2-core CI machine); several suites mostly wait on
+  // child processes, so two workers cut the wall time by a third (npm test: ~10 s -> ~7 s).
+  maxWorkers: 2,
 };
