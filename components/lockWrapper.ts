@@ -22,9 +22,28 @@ export const LockWrapperEnv = {
   lockPrefix: "CONSUL_LOCK_PREFIX",
   podName: "POD_NAME",
   binDir: "CONSUL_BIN_DIR",
+  retrySeconds: "CONSUL_RETRY_SECONDS",
 } as const;
+
+/**
+ * Seconds between the wrapper's checks while Consul is unreachable: short enough that Mogi starts
+ * soon after Consul returns, long enough not to flood Consul or the log.
+ */
+export const CONSUL_RETRY_SECONDS = 3;
 
 /** Where Consul's `consul lock` keeps its lock: the key `<prefix>/.lock` (FACTS.md). */
 export function lockKey(prefix: string): string {
   return `${prefix}/.lock`;
+}
+
+/** The port `consul` connects to for an `http(s)://host[:port]` address, or undefined if it is not one. */
+export function consulAddrPort(httpAddr: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(httpAddr);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return undefined;
+  return url.port || (url.protocol === "https:" ? "443" : "80");
 }

@@ -12,7 +12,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { assertBaseName, assertName, selectorLabels, standardLabels } from "./naming";
 import { assertKvPrefix, prefixOverlapProblem } from "./consulKv";
-import { LOCK_WRAPPER_FILE, LOCK_WRAPPER_SCRIPT, LockWrapperEnv, lockKey } from "./lockWrapper";
+import { CONSUL_RETRY_SECONDS, consulAddrPort, LOCK_WRAPPER_FILE, LOCK_WRAPPER_SCRIPT, LockWrapperEnv, lockKey } from "./lockWrapper";
 
 type Input<T> = pulumi.Input<T>;
 type ResourceRequirements = k8s.types.input.core.v1.ResourceRequirements;
@@ -134,6 +134,9 @@ const CA_FILE = "ca.pem";
 /** ConfigMap volumes default to 0644, which is not executable (FACTS.md); 0555 is read+execute for any UID. */
 const EXECUTABLE_MODE = 0o555;
 const CONSUL_ANNOTATION_PREFIX = "consul.hashicorp.com/";
+/** Comma-separated outbound ports the sidecar does not intercept (consul-k8s, annotations_and_labels.go). */
+export const TPROXY_EXCLUDE_OUTBOUND_PORTS = `${CONSUL_ANNOTATION_PREFIX}transparent-proxy-exclude-outbound-ports`;
+const CONSUL_ADDR = /^(https?):\/\/[^/\s]+$/;
 
 /** Checks everything that does not need a resource, so that nothing is declared on bad input. */
 function validate(args: SingletonWorkloadArgs): void {
@@ -168,7 +171,7 @@ function validate(args: SingletonWorkloadArgs): void {
     const overlap = prefixOverlapProblem(consul.lockPrefix, consul.configPrefix);
     if (overlap) throw new Error(`consul.configPrefix: ${overlap}`);
   }
-  const scheme = /^(https?):\/\/[^/\s]+$/.exec(consul.httpAddr)?.[1];
+  const scheme = CONSUL_ADDR.exec(consul.httpAddr)?.[1];
   if (!scheme) throw new Error(`consul.httpAddr: ${JSON.stringify(consul.httpAddr)} must be http://host:port or https://host:port`);
   if (scheme === "https" && !consul.ca) throw new Error("consul.ca: required when consul.httpAddr is https (CONSUL_CACERT must point at the CA)");
   if (scheme === "http" && consul.ca) throw new Error("consul.ca: given, but consul.httpAddr is http; use an https address or drop the CA");
@@ -247,6 +250,7 @@ export class SingletonWorkload extends pulumi.ComponentResource {
       { name: LockWrapperEnv.httpAddr, value: consul.httpAddr },
       { name: LockWrapperEnv.tokenFile, value: `${MOUNT.token}/${TOKEN_KEY}` },
       { name: LockWrapperEnv.lockPrefix, value: consul.lockPrefix },
+      { name: LockWrapperEnv.retrySeconds, value: String(CONSUL_RETRY_SECONDS) },
     ];
 
     if (consul.ca) {
@@ -284,6 +288,10 @@ export class SingletonWorkload extends pulumi.ComponentResource {
     if (connectInject) {
       consulAnnotations[`${CONSUL_ANNOTATION_PREFIX}connect-service`] = name;
       consulAnnotations[`${CONSUL_ANNOTATION_PREFIX}connect-service-port`] = String(port);
+      // consul-k8s turns transparent proxy on by default: without this, `consul lock`'s traffic to
+      // the servers goes through the Envoy sidecar, which may not listen yet when the lock is
+      // requested and may be gone before it is released on SIGTERM (FACTS.md, "Real clusters").
+      consulAnnotations[TPROXY_EXCLUDE_OUTBOUND_PORTS] = consulAddrPort(consul.httpAddr) as string; // validated above
       if (args.serviceTags?.length) consulAnnotations[`${CONSUL_ANNOTATION_PREFIX}service-tags`] = args.serviceTags.join(",");
       for (const [key, value] of Object.entries(args.serviceMeta ?? {})) consulAnnotations[`${CONSUL_ANNOTATION_PREFIX}service-meta-${key}`] = value;
     }

@@ -2,6 +2,8 @@
  * The stack's configuration: every `mogi:*` setting, typed, defaulted and validated in one place
  * before any resource is declared. An invalid stack gets every problem at once.
  */
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
 import { z } from "zod";
 import { labelKeyProblem, labelValueProblem, nameProblem } from "../components/naming";
 import { kvPrefixProblem, prefixOverlapProblem } from "../components/consulKv";
@@ -80,9 +82,14 @@ const consulSchema = z
     datacenter: z.string().min(1).optional(),
     /** Where the pod reaches Consul: the Helm chart's server Service. */
     inClusterHost: z.string().min(1).default("consul-server.consul.svc"),
-    /** PEM CA for https (public, not a secret); or `caFrom`, an existing object in Mogi's namespace. */
+    /** PEM CA for https (public, not a secret), for the pod and the provider alike. */
     caPem: z.string().min(1).optional(),
+    /** The pod's CA from an object in Mogi's namespace that the platform provides (not the provider's). */
     caFrom: z.object({ kind: z.enum(["ConfigMap", "Secret"]), name: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+    /** The provider's CA as PEM text, when the pod's comes from `caFrom`. */
+    providerCaPem: z.string().min(1).optional(),
+    /** The provider's CA as a PEM file, relative to the project directory (or absolute); read by the program. */
+    providerCaFile: z.string().min(1).optional(),
     lockPrefix: kvPrefix.optional(),
     configPrefix: kvPrefix.optional(),
     /** Mogi's configuration, written under `configPrefix`. */
@@ -132,7 +139,12 @@ const settingsSchema = z
 type ParsedSettings = z.output<typeof settingsSchema>;
 
 export interface Settings extends Omit<ParsedSettings, "consul"> {
-  consul: Omit<ParsedSettings["consul"], "lockPrefix" | "configPrefix"> & { lockPrefix: string; configPrefix: string };
+  consul: Omit<ParsedSettings["consul"], "lockPrefix" | "configPrefix"> & {
+    lockPrefix: string;
+    configPrefix: string;
+    /** The CA PEM the provider verifies Consul with (from caPem, providerCaPem or providerCaFile); unset for http or CONSUL_CA_FILE. */
+    providerCa?: string;
+  };
   /** maxUnavailable for the PDB, from `pdb`. */
   maxUnavailable: 0 | 1;
 }
@@ -159,11 +171,62 @@ export function imagePinProblem(image: string): string | undefined {
   return undefined;
 }
 
+/** Where the settings are read: what relative paths and the provider's own environment mean. */
+export interface SettingsContext {
+  /** Directory `consul.providerCaFile` is relative to: the project's (where Pulumi.yaml is). */
+  projectDir: string;
+  /** Environment of the process running pulumi: the Consul provider reads CONSUL_CA_FILE/CONSUL_CAPATH itself. */
+  env: Record<string, string | undefined>;
+}
+
+/** Settings that give the provider its CA; at most one may be set. */
+const PROVIDER_CA_SETTINGS = ["caPem", "providerCaPem", "providerCaFile"] as const;
+/** Environment variables the Consul provider takes its CA from (terraform-provider-consul resource_provider.go). */
+const PROVIDER_CA_ENV = ["CONSUL_CA_FILE", "CONSUL_CAPATH"];
+const PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----";
+
+/** The provider's CA PEM, read from `providerCaFile` when that is the source; or the problem with it. */
+function providerCaOf(consul: ParsedSettings["consul"] | undefined, context: SettingsContext): { pem?: string; problem?: string } {
+  if (consul?.providerCaFile === undefined) return { pem: consul?.caPem ?? consul?.providerCaPem };
+  const file = path.resolve(context.projectDir, consul.providerCaFile);
+  let pem: string;
+  try {
+    pem = readFileSync(file, "utf8");
+  } catch (error) {
+    return { problem: `${keyOf(["consul", "providerCaFile"])}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); it must be a PEM file of Consul's CA, relative to the project directory or absolute` };
+  }
+  if (!pem.includes(PEM_CERTIFICATE)) return { problem: `${keyOf(["consul", "providerCaFile"])}: ${file} holds no PEM certificate (${PEM_CERTIFICATE})` };
+  return { pem };
+}
+
+/** Where Pulumi's provider and the pod each get the CA that signs Consul's certificate. */
+function caProblems(s: Partial<ParsedSettings>, consul: ParsedSettings["consul"], context: SettingsContext): string[] {
+  const problems: string[] = [];
+  const podCa = consul.caPem !== undefined || consul.caFrom !== undefined;
+  const providerCa = PROVIDER_CA_SETTINGS.filter((key) => consul[key] !== undefined);
+  const providerCaFromEnv = PROVIDER_CA_ENV.some((name) => context.env[name]);
+  if (consul.caPem !== undefined && consul.caFrom !== undefined) problems.push(`${keyOf(["consul"])}: set caPem or caFrom, not both`);
+  if (providerCa.length > 1) problems.push(`${keyOf(["consul"])}: set only one of ${providerCa.map((k) => `consul.${k}`).join(", ")}: each gives the provider its CA`);
+  if (consul.scheme === "https") {
+    if (!podCa) problems.push(`${keyOf(["consul", "caPem"])}: required when consul.scheme is "https", so that the pod's consul trusts Consul's certificate (or set consul.caFrom)`);
+    if (providerCa.length === 0 && !providerCaFromEnv) {
+      problems.push(`${keyOf(["consul", "providerCaFile"])}: required when consul.scheme is "https" and consul.caPem is not set: Pulumi's Consul provider must trust Consul's CA too, and consul.caFrom reaches only the pod; set consul.providerCaFile (a PEM file) or consul.providerCaPem, or export ${PROVIDER_CA_ENV.join(" or ")} where pulumi runs`);
+    }
+  } else if (podCa || providerCa.length > 0) {
+    problems.push(`${keyOf(["consul", "scheme"])}: a CA is configured but the scheme is "http"; use "https" or remove the CA`);
+  }
+  if (consul.caFrom !== undefined && (s.createNamespace ?? true)) {
+    const { kind, name } = consul.caFrom;
+    problems.push(`${keyOf(["createNamespace"])}: must be false when consul.caFrom is set: the ${kind} "${name}" lives in Mogi's namespace but is not declared by this stack, so the platform owns that namespace. Created here, the pod would wait for the ${kind} that is not there yet, \`pulumi up\` fails with AlreadyExists where the platform made the namespace first, and \`pulumi destroy\` would delete the platform's ${kind} with it`);
+  }
+  return problems;
+}
+
 /**
  * Checks across settings. Takes whatever fields parsed on their own, so that an invalid stack
  * gets these problems together with the schema's, not one round later.
  */
-function crossFieldProblems(s: Partial<ParsedSettings>): string[] {
+function crossFieldProblems(s: Partial<ParsedSettings>, context: SettingsContext): string[] {
   const problems: string[] = [];
   const consul = s.consul;
   if (s.environment === "production") {
@@ -182,12 +245,7 @@ function crossFieldProblems(s: Partial<ParsedSettings>): string[] {
     const problem = kvPrefixProblem(key);
     if (problem) problems.push(`${keyOf(["consul", "kv", key])}: the key ${problem}`);
   }
-  if (consul) {
-    const hasCa = consul.caPem !== undefined || consul.caFrom !== undefined;
-    if (consul.caPem !== undefined && consul.caFrom !== undefined) problems.push(`${keyOf(["consul"])}: set caPem or caFrom, not both`);
-    if (consul.scheme === "https" && !hasCa) problems.push(`${keyOf(["consul", "caPem"])}: required when consul.scheme is "https" (or set consul.caFrom)`);
-    if (consul.scheme === "http" && hasCa) problems.push(`${keyOf(["consul", "scheme"])}: a CA is configured but the scheme is "http"; use "https" or remove the CA`);
-  }
+  if (consul) problems.push(...caProblems(s, consul, context));
   for (const key of Object.keys(s.env ?? {}).filter((k) => RESERVED_ENV.includes(k))) {
     problems.push(`${keyOf(["env", key])}: set by the stack for the lock wrapper; remove it`);
   }
@@ -228,12 +286,18 @@ function describeIssue(issue: z.core.$ZodIssue): string {
  * `consul`, …) to values as Pulumi delivers them (text; structured values as JSON text).
  * Throws a ConfigError listing every problem.
  */
-export function parseSettings(raw: Record<string, unknown>): Settings {
+export function parseSettings(raw: Record<string, unknown>, context: SettingsContext = { projectDir: process.cwd(), env: {} }): Settings {
   const parsed = settingsSchema.safeParse(raw);
-  const problems = [...(parsed.success ? [] : parsed.error.issues.map(describeIssue)), ...crossFieldProblems(parsed.success ? parsed.data : validFields(raw))];
+  const fields = parsed.success ? parsed.data : validFields(raw);
+  const providerCa = providerCaOf(fields.consul, context);
+  const problems = [
+    ...(parsed.success ? [] : parsed.error.issues.map(describeIssue)),
+    ...crossFieldProblems(fields, context),
+    ...(providerCa.problem ? [providerCa.problem] : []),
+  ];
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const s = parsed.data;
-  return { ...s, consul: { ...s.consul, ...prefixesOf(s.name, s.consul) }, maxUnavailable: PDB_MODES[s.pdb] };
+  return { ...s, consul: { ...s.consul, ...prefixesOf(s.name, s.consul), providerCa: providerCa.pem }, maxUnavailable: PDB_MODES[s.pdb] };
 }
 
 /** Settings that hold secrets: never in `parseSettings`' input, read with `getSecret`. */

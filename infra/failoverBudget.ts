@@ -1,7 +1,9 @@
 /**
  * How long Mogi can be without an active instance, from the facts of `consul lock`
- * (FACTS.md, "`consul lock`"). These are upper bounds from configuration, not measurements.
+ * (FACTS.md, "`consul lock`" and "Real clusters"). These are upper bounds from configuration;
+ * the README puts the measured hand-over times beside them.
  */
+import { CONSUL_RETRY_SECONDS } from "../components/lockWrapper";
 
 /** `consul lock` gives its child this long after SIGTERM before SIGKILL, then releases the lock. */
 export const CHILD_GRACE_SECONDS = 5;
@@ -11,13 +13,26 @@ export const SESSION_TTL_SECONDS = 15;
 export const LOCK_DELAY_SECONDS = 15;
 /** How often waiters retry after a lock-delay. */
 export const WAITER_RETRY_SECONDS = 5;
+/** The kubelet's first restart delay after a container exits (it doubles up to 300 s, reset after 10 min running). */
+export const FIRST_RESTART_BACKOFF_SECONDS = 10;
 
 export interface FailoverBudget {
   /** Pod deleted, drained or rolled out: the old holder stops Mogi and releases at once. */
   gracefulHandoverMaxSeconds: number;
   /** Node lost or `consul lock` SIGKILLed: the session must expire, then lock-delay applies. */
   hardLossMaxSeconds: number;
-  /** Added to both until traffic follows: the readiness probe's period. */
+  /**
+   * A Consul server restarts: the holder's session (bound to that server's serfHealth) is
+   * invalidated, Mogi is stopped, the container restarts once and takes the lock after lock-delay.
+   */
+  consulServerRestartMaxSeconds: number;
+  /**
+   * Consul unreachable, then back (counted from its return): the wrapper notices within one retry,
+   * then the old session must expire as in a hard loss. Without the wrapper's wait, the kubelet's
+   * back-off would add up to 300 s.
+   */
+  consulOutageRecoveryMaxSeconds: number;
+  /** Added to all of them until traffic follows: the readiness probe's period. */
   readinessPeriodSeconds: number;
 }
 
@@ -27,9 +42,12 @@ export interface FailoverBudget {
  * Hard loss: 2 × TTL + lock-delay + one retry interval ≈ 50 s.
  */
 export function failoverBudget(readinessPeriodSeconds: number): FailoverBudget {
+  const hardLossMaxSeconds = 2 * SESSION_TTL_SECONDS + LOCK_DELAY_SECONDS + WAITER_RETRY_SECONDS;
   return {
     gracefulHandoverMaxSeconds: CHILD_GRACE_SECONDS,
-    hardLossMaxSeconds: 2 * SESSION_TTL_SECONDS + LOCK_DELAY_SECONDS + WAITER_RETRY_SECONDS,
+    hardLossMaxSeconds,
+    consulServerRestartMaxSeconds: FIRST_RESTART_BACKOFF_SECONDS + LOCK_DELAY_SECONDS + WAITER_RETRY_SECONDS,
+    consulOutageRecoveryMaxSeconds: CONSUL_RETRY_SECONDS + hardLossMaxSeconds,
     readinessPeriodSeconds,
   };
 }

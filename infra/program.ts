@@ -9,6 +9,7 @@ import { READINESS_PERIOD_SECONDS, SingletonWorkload } from "../components/singl
 import { CONFIG_NAMESPACE, ConfigError, parseSettings, SECRET_SETTINGS, Settings } from "./config";
 import { consulProvider, podConsulAddr } from "./consulConnection";
 import { failoverBudget } from "./failoverBudget";
+import { PROJECT_DIR } from "./stacks";
 
 // Whether a key was set with `--secret`. Exported by the SDK's runtime but left out of its type
 // declarations; checked here so that an SDK upgrade without it fails loudly rather than leaking.
@@ -35,7 +36,7 @@ function rawSettings(): Record<string, string> {
 /** Validated settings, or a RunError (no stack trace) listing every problem, before any resource. */
 export function readSettings(): Settings {
   try {
-    return parseSettings(rawSettings());
+    return parseSettings(rawSettings(), { projectDir: PROJECT_DIR, env: process.env });
   } catch (error) {
     if (error instanceof ConfigError) throw new pulumi.RunError(`stack "${pulumi.getStack()}": ${error.message}`);
     throw error;
@@ -58,7 +59,7 @@ export async function mogiProgram(): Promise<Record<string, unknown>> {
     scheme: settings.consul.scheme,
     datacenter: settings.consul.datacenter,
     token: config.getSecret("consulToken"),
-    caPem: settings.consul.caPem,
+    caPem: settings.consul.providerCa,
   });
 
   const access = new ConsulAccess(settings.name, {

@@ -3,9 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { parseDeployArgs } from "../infra/automation/args";
-import { DeployRefused, formatChanges, guardDestroy, isPolicyViolation, stackEnvironment } from "../infra/automation/deploy";
+import type { EngineEvent, Workspace } from "@pulumi/pulumi/automation";
+import { describeViolation, DeployRefused, failureLine, formatChanges, guardDestroy, mandatoryViolations, openStack, StackMissingError, stackEnvironment } from "../infra/automation/deploy";
 import { findOnPath } from "../infra/automation/pulumiCli";
-import { UnknownStackError } from "../infra/render/stacks";
+import { UnknownStackError } from "../infra/stacks";
 import { integrationPrerequisites } from "./integration/prerequisites";
 
 const ROOT = path.join(__dirname, "..");
@@ -60,11 +61,95 @@ describe("deploy guards", () => {
     expect(() => stackEnvironment("nope", path.join(dir, "stacks"))).toThrow(new UnknownStackError("nope", ["lab", "prod-x"]));
   });
 
-  test("policy violations are told apart from other failures", () => {
-    expect(isPolicyViolation("error: preview failed\nmandatory policy violation: singleton-one-replica")).toBe(true);
-    expect(isPolicyViolation("error: configured Kubernetes cluster is unreachable")).toBe(false);
+  test("changes are summarised, zero counts left out", () => {
     expect(formatChanges({ create: 3, same: 0, update: 1 })).toBe("create 3, update 1");
     expect(formatChanges({})).toBe("no changes");
+  });
+});
+
+/** Engine events of the shapes @pulumi/pulumi/automation's EngineEvent and PolicyEvent define. */
+const policyEvent = (policyName: string, enforcementLevel: "warning" | "mandatory", message: string): EngineEvent => ({
+  sequence: 7,
+  timestamp: 1764075000,
+  policyEvent: {
+    resourceUrn: "urn:pulumi:ci::mogi::mogi:components:SingletonWorkload$kubernetes:apps/v1:Deployment::mogi-deployment",
+    message,
+    color: "never",
+    policyName,
+    policyPackName: "mogi-singleton",
+    policyPackVersion: "0.1.0",
+    policyPackVersionTag: "0.1.0",
+    enforcementLevel,
+  },
+});
+
+describe("policy violations, from the engine's structured events", () => {
+  const events: EngineEvent[] = [
+    { sequence: 1, timestamp: 1764075000, cancelEvent: {} },
+    policyEvent("image-pinned", "warning", "container mogi uses \"x:latest\": an unpinned image … Fix: pin."),
+    policyEvent("singleton-one-replica", "mandatory", "spec.replicas is 2: a singleton must have exactly one pod.\nFix: set spec.replicas: 1."),
+  ];
+
+  test("only mandatory ones count, whatever the CLI's wording", () => {
+    expect(mandatoryViolations(events).map((v) => v.policyName)).toEqual(["singleton-one-replica"]);
+    expect(mandatoryViolations(events.slice(0, 2))).toEqual([]);
+  });
+
+  test("each is one line naming the policy and the resource", () => {
+    expect(describeViolation(mandatoryViolations(events)[0])).toBe("singleton-one-replica (mogi-deployment): spec.replicas is 2: a singleton must have exactly one pod. Fix: set spec.replicas: 1.");
+  });
+});
+
+/** A CLI failure exactly as the Automation API builds it from the CLI's output. */
+function cliFailure(stderr: string, code = 255): Error {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { createCommandError } = require("@pulumi/pulumi/automation/errors");
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { CommandResult } = require("@pulumi/pulumi/automation/cmd");
+  return createCommandError(new CommandResult("", stderr, code));
+}
+
+describe("expected failures are one line", () => {
+  test.each([
+    ["not logged in", "error: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions\n", "PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions"],
+    ["a resource failed", "Updating (ci):\n  kubernetes:apps/v1:Deployment mogi **failed**\nerror: update failed\n", "update failed"],
+    ["no error: line", "something went wrong\n  and here is the end\n", "and here is the end"],
+  ])("%s", (_label, stderr, line) => {
+    expect(failureLine(cliFailure(stderr))).toBe(line);
+  });
+
+  /** A workspace that knows `stacks`, as far as openStack uses one. */
+  const workspaceWith = (stacks: string[], listFails = false) => {
+    const created: string[] = [];
+    const workspace = {
+      selectStack: async (name: string) => {
+        if (!stacks.includes(name)) throw cliFailure(`error: no stack named '${name}' found\n`);
+      },
+      createStack: async (name: string) => void created.push(name),
+      listStacks: async () => {
+        if (listFails) throw cliFailure("error: could not list stacks\n");
+        return stacks.map((name) => ({ name, current: false, updateInProgress: false }));
+      },
+    };
+    return { workspace: workspace as unknown as Workspace, created };
+  };
+
+  test.each(["preview", "refresh", "destroy"] as const)("%s of a stack the backend lacks fails, listing the stacks it has, and creates nothing", async (command) => {
+    const { workspace, created } = workspaceWith(["staging", "prod-eu-1"]);
+    await expect(openStack(command, "stagin", workspace)).rejects.toThrow(new StackMissingError('stack "stagin" does not exist in this backend; stacks in this backend: prod-eu-1, staging; `npm run deploy -- up --stack stagin` creates it'));
+    expect(created).toEqual([]);
+    expect((await openStack(command, "staging", workspace)).name).toBe("staging");
+  });
+
+  test("the missing stack is still one line when the backend cannot even list its stacks", async () => {
+    const { workspace } = workspaceWith([], true);
+    await expect(openStack("preview", "dev", workspace)).rejects.toThrow(new StackMissingError('stack "dev" does not exist in this backend; `npm run deploy -- up --stack dev` creates it'));
+  });
+
+  test("only up creates a stack", async () => {
+    const { workspace, created } = workspaceWith([]);
+    expect((await openStack("up", "new-cluster", workspace)).name).toBe("new-cluster");
+    expect(created).toEqual(["new-cluster"]);
   });
 });
 

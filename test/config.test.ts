@@ -1,6 +1,12 @@
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
 import { ConfigError, imagePinProblem, parseSettings } from "../infra/config";
 import { mogiProgram } from "../infra/program";
 import { recordProgram, redactSecrets } from "../infra/render/recorder";
+
+const PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+const CA_FILE = path.join("stacks", "consul-ca", "staging.pem");
+const context = (env: Record<string, string> = {}) => ({ projectDir: path.join(__dirname, ".."), env });
 
 /** A valid configuration as the CLI delivers it: text, structured values as JSON text. */
 function raw(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -8,15 +14,16 @@ function raw(overrides: Record<string, unknown> = {}): Record<string, unknown> {
     environment: "production",
     image: "quay.io/example/mogi:1.4.2",
     command: JSON.stringify(["/usr/local/bin/mogi", "serve"]),
-    consul: JSON.stringify({ address: "consul.example.com:443", scheme: "https", caFrom: { kind: "Secret", name: "consul-ca-cert", key: "tls.crt" } }),
+    createNamespace: "false",
+    consul: JSON.stringify({ address: "consul.example.com:443", scheme: "https", caFrom: { kind: "Secret", name: "consul-ca-cert", key: "tls.crt" }, providerCaPem: PEM }),
     ...overrides,
   };
 }
 const consul = (fields: Record<string, unknown>) => JSON.stringify({ address: "consul.example.com", ...fields });
 
-function problemsOf(input: Record<string, unknown>): string[] {
+function problemsOf(input: Record<string, unknown>, env: Record<string, string> = {}): string[] {
   try {
-    parseSettings(input);
+    parseSettings(input, context(env));
   } catch (error) {
     if (error instanceof ConfigError) return error.problems;
     throw error;
@@ -26,7 +33,7 @@ function problemsOf(input: Record<string, unknown>): string[] {
 
 describe("configuration", () => {
   test("defaults fill everything not set", () => {
-    const s = parseSettings(raw({ environment: "development", consul: consul({}) }));
+    const s = parseSettings(raw({ environment: "development", createNamespace: undefined, consul: consul({}) }));
     expect(s).toMatchObject({
       name: "mogi",
       namespace: "mogi",
@@ -71,6 +78,12 @@ describe("configuration", () => {
     ["unknown setting", { imagee: "typo" }, "mogi:imagee: unknown setting"],
     ["unknown nested setting", { consul: consul({ token: "x" }) }, "mogi:consul.token: unknown setting"],
     ["https without CA", { consul: consul({ scheme: "https" }) }, 'mogi:consul.caPem: required when consul.scheme is "https"'],
+    ["https with the pod's CA only", { consul: consul({ scheme: "https", caFrom: { kind: "Secret", name: "ca", key: "tls.crt" } }) }, 'mogi:consul.providerCaFile: required when consul.scheme is "https" and consul.caPem is not set: Pulumi\'s Consul provider must trust Consul\'s CA too, and consul.caFrom reaches only the pod; set consul.providerCaFile (a PEM file) or consul.providerCaPem, or export CONSUL_CA_FILE or CONSUL_CAPATH where pulumi runs'],
+    ["two CAs for the provider", { consul: consul({ scheme: "https", caPem: PEM, providerCaPem: PEM }) }, "mogi:consul: set only one of consul.caPem, consul.providerCaPem: each gives the provider its CA"],
+    ["a provider CA over http", { consul: consul({ providerCaPem: PEM }) }, 'mogi:consul.scheme: a CA is configured but the scheme is "http"'],
+    ["a provider CA file that is not there", { consul: consul({ scheme: "https", caPem: undefined, caFrom: { kind: "Secret", name: "ca", key: "k" }, providerCaFile: "stacks/consul-ca/nope.pem" }) }, `mogi:consul.providerCaFile: cannot read ${path.join(__dirname, "..", "stacks", "consul-ca", "nope.pem")} (ENOENT)`],
+    ["a provider CA file without a certificate", { consul: consul({ scheme: "https", caFrom: { kind: "Secret", name: "ca", key: "k" }, providerCaFile: "package.json" }) }, "holds no PEM certificate"],
+    ["the platform's CA in a namespace this stack creates", { createNamespace: undefined }, 'mogi:createNamespace: must be false when consul.caFrom is set: the Secret "consul-ca-cert" lives in Mogi\'s namespace but is not declared by this stack, so the platform owns that namespace'],
     ["unknown scheme", { consul: consul({ scheme: "ftp" }) }, 'mogi:consul.scheme: must be one of "http", "https"'],
     ["grace period too short", { terminationGracePeriodSeconds: "10" }, "mogi:terminationGracePeriodSeconds: Too small: expected number to be >=30"],
     ["env reserved for the wrapper", { env: JSON.stringify({ CONSUL_HTTP_TOKEN: "x" }) }, "mogi:env.CONSUL_HTTP_TOKEN: set by the stack for the lock wrapper"],
@@ -85,6 +98,16 @@ describe("configuration", () => {
   ];
   test.each(classes)("%s", (_label, overrides, message) => {
     expect(problemsOf(raw(overrides))).toEqual(expect.arrayContaining([expect.stringContaining(message)]));
+  });
+
+  test("the provider's CA: from caPem, providerCaPem, or a file read relative to the project", () => {
+    const settings = (fields: Record<string, unknown>, env?: Record<string, string>) => parseSettings(raw({ consul: consul({ scheme: "https", ...fields }) }), context(env));
+    const caFrom = { kind: "Secret", name: "consul-ca-cert", key: "tls.crt" };
+    expect(settings({ caPem: PEM }).consul.providerCa).toBe(PEM);
+    expect(settings({ caFrom, providerCaPem: PEM }).consul.providerCa).toBe(PEM);
+    expect(settings({ caFrom, providerCaFile: CA_FILE }).consul.providerCa).toBe(readFileSync(path.join(__dirname, "..", CA_FILE), "utf8"));
+    expect(settings({ caFrom }, { CONSUL_CA_FILE: "/etc/consul/ca.pem" }).consul.providerCa).toBeUndefined(); // the provider reads it
+    expect(settings({ caFrom }, { CONSUL_CAPATH: "/etc/consul/cas" }).consul.providerCa).toBeUndefined();
   });
 
   test("every problem is reported at once, schema and cross-field alike", () => {

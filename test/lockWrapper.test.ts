@@ -3,7 +3,7 @@
  * The fake follows `consul lock`'s documented contract; what is tested is the wrapper's side:
  * what it passes, what it refuses, and that it hands the process over with `exec`.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -63,7 +63,7 @@ interface Run {
  * Starts the wrapper in a process group of its own; `whileRunning` may act on the live process.
  * Anything still holding its output after 5 s (a hang, or processes that outlived it) fails the test.
  */
-function runWrapper(args: string[], env: NodeJS.ProcessEnv, whileRunning?: (pid: number) => Promise<void>): Promise<Run> {
+function runWrapper(args: string[], env: NodeJS.ProcessEnv, whileRunning?: (pid: number, stderr: () => string) => Promise<void>): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(WRAPPER, args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
     groups.push(child.pid as number);
@@ -80,7 +80,7 @@ function runWrapper(args: string[], env: NodeJS.ProcessEnv, whileRunning?: (pid:
       clearTimeout(timer);
       resolve({ pid: child.pid as number, status, signal, stdout, stderr });
     });
-    if (whileRunning) whileRunning(child.pid as number).catch(reject);
+    if (whileRunning) whileRunning(child.pid as number, () => stderr).catch(reject);
   });
 }
 
@@ -112,12 +112,9 @@ function expectRefused(run: Run, ...mentions: string[]): void {
 }
 
 describe("consul-lock-wrapper.sh", () => {
-  test("is executable in the repository and shellcheck-clean", () => {
+  // shellcheck runs in `npm run lint` (the unit suite needs only Node.js).
+  test("is executable in the repository", () => {
     accessSync(WRAPPER, constants.X_OK);
-    const shellcheck = spawnSync("shellcheck", ["-s", "sh", WRAPPER, path.join(FAKE_CONSUL_DIR, "consul")], { encoding: "utf8" });
-    if (shellcheck.error) throw new Error("shellcheck is required for this test (Debian package `shellcheck`; .ci/run installs it)");
-    expect(shellcheck.stdout + shellcheck.stderr).toBe("");
-    expect(shellcheck.status).toBe(0);
   });
 
   test("execs consul lock with the prefix and Mogi's command, which then runs", async () => {
@@ -175,6 +172,50 @@ describe("consul-lock-wrapper.sh", () => {
     });
   });
 
+  describe("while Consul is unreachable (no container exit, so no restart back-off)", () => {
+    const probes = () => (existsSync(file("record.info")) ? readFileSync(file("record.info"), "utf8").split("\n").filter(Boolean).length : 0);
+    const down = () => writeFileSync(file("down"), "");
+
+    test("retries with consul itself, one log line per failed attempt, then locks and runs Mogi without exiting", async () => {
+      down();
+      let failedWhileDown = 0;
+      const run = await runWrapper(argvChild(), baseEnv({ FAKE_CONSUL_DOWN_FILE: file("down"), CONSUL_RETRY_SECONDS: "0.1" }), async () => {
+        await until(() => probes() >= 3, "three failed checks");
+        expect(consulCall()).toBeUndefined(); // never `consul lock` (nor Mogi) before Consul answers
+        expect(existsSync(file("marker"))).toBe(false);
+        failedWhileDown = probes();
+        rmSync(file("down"));
+      });
+      expect(run.status).toBe(0);
+      expect(existsSync(file("marker"))).toBe(true);
+      expect(consulCall()?.pid).toBe(run.pid); // the same process went on to exec consul lock
+      const failures = run.stderr.split("\n").filter((l) => l.includes("is not usable yet"));
+      expect(failures.length).toBeGreaterThanOrEqual(failedWhileDown);
+      expect(failures.length).toBe(probes() - 1); // every failed attempt logged once; the last succeeded
+      expect(failures[0]).toBe('consul-lock-wrapper: Consul at http://consul-server.consul.svc:8500 is not usable yet (attempt 1): Error querying agent: Get "http://consul-server.consul.svc:8500/v1/agent/self": dial tcp 127.0.0.1:8500: connect: connection refused; retrying in 0.1 s');
+      expect(run.stdout + run.stderr).not.toContain(TOKEN);
+    });
+
+    test.each([
+      ["between checks", false],
+      ["during a check that hangs", true],
+    ])("SIGTERM %s stops the wrapper at once, before the 30 s pause ends, and Mogi never runs", async (_when, hangs) => {
+      down();
+      const env = baseEnv({ CONSUL_RETRY_SECONDS: "30", ...(hangs ? { FAKE_CONSUL_INFO_HANGS: "1" } : { FAKE_CONSUL_DOWN_FILE: file("down") }) });
+      let signalled = 0;
+      const run = await runWrapper(argvChild(), env, async (pid, stderr) => {
+        await until(() => probes() >= 1 && (hangs || stderr().includes("retrying in 30 s")), hangs ? "the first check" : "the pause after the first failed check");
+        signalled = Date.now();
+        process.kill(pid, "SIGTERM");
+      });
+      expect(Date.now() - signalled).toBeLessThan(2000);
+      expect(run.status).toBe(143);
+      expect(run.stderr).toContain("stopped while waiting for Consul; Mogi was not started");
+      expect(consulCall()).toBeUndefined();
+      expect(existsSync(file("marker"))).toBe(false);
+    });
+  });
+
   test("CONSUL_BIN_DIR puts the copied consul on PATH", async () => {
     const run = await runWrapper(argvChild(), baseEnv({ PATH: "/usr/bin:/bin", CONSUL_BIN_DIR: FAKE_CONSUL_DIR }));
     expect(run.status).toBe(0);
@@ -203,6 +244,10 @@ describe("consul-lock-wrapper.sh", () => {
 
   test.each(["/service/mogi/lock", "service/mogi/lock/"])("refuses the lock prefix %p", async (prefix) => {
     expectRefused(await runWrapper(argvChild(), baseEnv({ CONSUL_LOCK_PREFIX: prefix })), `CONSUL_LOCK_PREFIX=${prefix} must not start or end with '/'`);
+  });
+
+  test.each([" ", "soon", "1.2.3", "-1", "."])("refuses CONSUL_RETRY_SECONDS=%p", async (value) => {
+    expectRefused(await runWrapper(argvChild(), baseEnv({ CONSUL_RETRY_SECONDS: value })), "CONSUL_RETRY_SECONDS=", "must be a number of seconds");
   });
 
   test("refuses to start without a command", async () => {

@@ -6,7 +6,7 @@ import { main as check } from "../infra/policy/check";
 import { evaluatePolicies, isMandatory, levelOf, OfflineResource, productionConfig } from "../infra/policy/evaluate";
 import { allPolicies, TYPES } from "../infra/policy/policies";
 import { renderStack } from "../infra/render/render";
-import { listStacks } from "../infra/render/stacks";
+import { listStacks } from "../infra/stacks";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 let baseline: OfflineResource[];
@@ -36,6 +36,8 @@ const cases: Case[] = [
   ["consul-annotations-real-and-on-pod", (r) => (deployment(r).metadata.annotations = { "consul.hashicorp.com/connect-inject": "true" }), "is on the Deployment's metadata"],
   ["consul-annotations-real-and-on-pod", (r) => (pod(r).metadata.annotations["consul.hashicorp.com/service-check-http"] = "/health"), "service-check-http is not one consul-k8s reads"],
   ["consul-service-account-matches-service", (r) => (pod(r).spec.serviceAccountName = "default"), 'serviceAccountName "default" differs from connect-service "mogi"'],
+  ["consul-lock-bypasses-sidecar", (r) => delete pod(r).metadata.annotations["consul.hashicorp.com/transparent-proxy-exclude-outbound-ports"], "Consul's port 8500 (CONSUL_HTTP_ADDR) is not in consul.hashicorp.com/transparent-proxy-exclude-outbound-ports"],
+  ["consul-lock-bypasses-sidecar", (r) => (pod(r).metadata.annotations["consul.hashicorp.com/transparent-proxy-exclude-outbound-ports"] = "9411, 8501"), "Consul's port 8500"],
   ["no-literal-secret-in-env", (r) => main(r).env.push({ name: "CONSUL_HTTP_TOKEN", value: "0000-1111" }), "sets CONSUL_HTTP_TOKEN as a literal"],
   ["restricted-security-context", (r) => (main(r).securityContext.allowPrivilegeEscalation = true), "lacks allowPrivilegeEscalation: false"],
   ["restricted-security-context", (r) => (pod(r).spec.initContainers[0].securityContext.capabilities = { drop: [] }), "container install-consul lacks capabilities.drop: [ALL]"],
@@ -79,6 +81,19 @@ describe("policies", () => {
     const everything = clone();
     everything.push({ type: TYPES.keyPrefix, name: "all", parent: null, inputs: { pathPrefix: "" } });
     expect(await violationsOf(everything, "consul-keyprefix-clear-of-lock")).toHaveLength(1);
+  });
+
+  test("the sidecar bypass is required only where a transparent proxy is injected", async () => {
+    const withoutExclusion = (annotations: Record<string, string>) => {
+      const resources = clone();
+      const podAnnotations = pod(resources).metadata.annotations;
+      delete podAnnotations["consul.hashicorp.com/transparent-proxy-exclude-outbound-ports"];
+      Object.assign(podAnnotations, annotations);
+      return violationsOf(resources, "consul-lock-bypasses-sidecar");
+    };
+    expect(await withoutExclusion({ "consul.hashicorp.com/connect-inject": "false" })).toEqual([]);
+    expect(await withoutExclusion({ "consul.hashicorp.com/transparent-proxy": "false" })).toEqual([]);
+    expect(await withoutExclusion({ "consul.hashicorp.com/transparent-proxy": "true" })).toHaveLength(1);
   });
 
   test("image pinning and limits are advisory, and mandatory at production levels", async () => {

@@ -5,7 +5,7 @@ import { parseAllDocuments } from "yaml";
 import { main, parseRenderArgs } from "../infra/render/cli";
 import { validateObject } from "../infra/render/kubernetesObjects";
 import { renderStack } from "../infra/render/render";
-import { listStacks, loadStackConfig } from "../infra/render/stacks";
+import { listStacks, loadStackConfig } from "../infra/stacks";
 
 let out: string;
 beforeAll(() => {
@@ -17,6 +17,9 @@ afterAll(() => rmSync(out, { recursive: true, force: true }));
 type Obj = any;
 const readObjects = (stack: string): Obj[] => parseAllDocuments(readFileSync(path.join(out, stack, "kubernetes.yaml"), "utf8")).map((d) => d.toJSON());
 const readResources = (stack: string): Obj[] => JSON.parse(readFileSync(path.join(out, stack, "resources.json"), "utf8"));
+
+/** Only dev creates its namespace; the OpenShift stacks' namespaces belong to the platform. */
+const ownsNamespace = (stack: string) => loadStackConfig(stack).config["mogi:createNamespace"] !== "false";
 
 describe("shipped stacks", () => {
   test("are dev (the default), staging and two production clusters", () => {
@@ -42,9 +45,9 @@ describe("shipped stacks", () => {
       resources = readResources(stack);
     });
 
-    test("kubernetes.yaml holds every object as it would be sent, Namespace first", () => {
+    test("kubernetes.yaml holds every object as it would be sent, the Namespace first where the stack owns it", () => {
       expect(objects.map((o) => `${o.apiVersion} ${o.kind}`)).toEqual([
-        "v1 Namespace",
+        ...(ownsNamespace(stack) ? ["v1 Namespace"] : []),
         "v1 ServiceAccount",
         "v1 Service",
         "v1 ConfigMap",
@@ -115,8 +118,9 @@ describe("shipped stacks", () => {
       tokenAccessorId: expect.stringMatching(/^[0-9a-f-]{36}$/),
       consulPolicy: "mogi-prod-eu-1-lock",
       configKeys: ["service/mogi/prod-eu-1/config/log-level", "service/mogi/prod-eu-1/config/upstream/url"],
-      // graceful: the child's 5 s; hard loss: 2 × 15 s TTL + 15 s lock-delay + 5 s retry.
-      failoverBudget: { gracefulHandoverMaxSeconds: 5, hardLossMaxSeconds: 50, readinessPeriodSeconds: 5 },
+      // graceful: the child's 5 s; hard loss: 2 × 15 s TTL + 15 s lock-delay + 5 s retry; server
+      // restart: 10 s first restart back-off + 15 s lock-delay + 5 s retry; outage: 3 s wrapper retry + hard loss.
+      failoverBudget: { gracefulHandoverMaxSeconds: 5, hardLossMaxSeconds: 50, consulServerRestartMaxSeconds: 30, consulOutageRecoveryMaxSeconds: 53, readinessPeriodSeconds: 5 },
     });
   });
 
@@ -127,6 +131,10 @@ describe("shipped stacks", () => {
     expect(env).toContainEqual({ name: "CONSUL_CACERT", value: "/etc/consul-ca/ca.pem" });
     expect(deployment.spec.template.spec.containers[0].image).toMatch(/@sha256:[0-9a-f]{64}$/);
     expect(deployment.spec.template.spec.securityContext.runAsUser).toBeUndefined();
+    // The pod's CA comes from the platform's Secret, Pulumi's own from the committed file.
+    const provider = readResources("prod-eu-1").find((r) => r.type === "pulumi:providers:consul");
+    expect(provider.inputs).toMatchObject({ scheme: "https", caPem: readFileSync(path.join(__dirname, "..", "stacks", "consul-ca", "prod-eu-1.pem"), "utf8") });
+    expect(provider.inputs.caPem).toContain("-----BEGIN CERTIFICATE-----");
   });
 });
 
@@ -136,7 +144,7 @@ describe("render CLI", () => {
   test("--all writes every stack and exits 0", async () => {
     const dir = path.join(out, "all");
     expect(await main(["--all", "--out", dir], quiet, quiet)).toBe(0);
-    for (const stack of listStacks()) expect(readObjects(path.join("all", stack)).length).toBe(7);
+    for (const stack of listStacks()) expect(readObjects(path.join("all", stack)).length).toBe(ownsNamespace(stack) ? 7 : 6);
   });
 
   test("an unknown stack lists the known ones and exits 2", async () => {

@@ -112,7 +112,17 @@ describe("SingletonWorkload", () => {
       "consul.hashicorp.com/connect-service-port": "8080",
       "consul.hashicorp.com/service-tags": "singleton,v1",
       "consul.hashicorp.com/service-meta-owner": "platform",
+      "consul.hashicorp.com/transparent-proxy-exclude-outbound-ports": "8500",
     });
+  });
+
+  test("with connect injection, the port of Consul's address bypasses the transparent proxy", async () => {
+    const https = { ...args().consul, httpAddr: "https://consul-server.consul.svc:8501", ca: { pem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n" } };
+    const exclusion = async (consul: SingletonWorkloadArgs["consul"]) =>
+      (await declared({ consul })).pod.metadata.annotations["consul.hashicorp.com/transparent-proxy-exclude-outbound-ports"];
+    expect(await exclusion(https)).toBe("8501");
+    expect(await exclusion({ ...args().consul, httpAddr: "http://consul.internal" })).toBe("80");
+    expect(await exclusion({ ...https, httpAddr: "https://consul.internal" })).toBe("443");
   });
 
   test("connectInject false says so explicitly and adds no service annotations", async () => {
@@ -158,6 +168,10 @@ describe("SingletonWorkload", () => {
     expect(envOf("CONSUL_HTTP_ADDR").value).toBe("http://consul-server.consul.svc:8500");
     expect(envOf("CONSUL_LOCK_PREFIX").value).toBe("service/mogi/lock");
     expect(envOf("MOGI_CONSUL_CONFIG_PREFIX").value).toBe("service/mogi/config");
+    // While Consul is unreachable the wrapper waits and retries this often, instead of exiting into
+    // the kubelet's restart back-off.
+    expect(SCRIPT_ON_DISK).toContain("CONSUL_RETRY_SECONDS");
+    expect(envOf("CONSUL_RETRY_SECONDS").value).toBe("3");
   });
 
   test("the token lives in a secret Secret mounted as a file, never in the pod spec", async () => {

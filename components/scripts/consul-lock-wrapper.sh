@@ -9,6 +9,7 @@
 #   POD_NAME                required  names the Consul session, to tell holders apart
 #   CONSUL_CACERT           optional  CA file for https addresses (read by consul itself)
 #   CONSUL_BIN_DIR          optional  directory put first on PATH (where the init container copied consul)
+#   CONSUL_RETRY_SECONDS    optional  pause between checks while Consul is unreachable (default 3)
 set -eu
 
 me=consul-lock-wrapper
@@ -47,9 +48,48 @@ if [ -n "${CONSUL_BIN_DIR:-}" ]; then
 fi
 command -v consul >/dev/null 2>&1 || fail "consul was not found on PATH ($PATH)"
 
+retry_seconds=${CONSUL_RETRY_SECONDS:-3}
+case "$retry_seconds" in
+  '' | *[!0-9.]* | *.*.* | . ) fail "CONSUL_RETRY_SECONDS=$retry_seconds must be a number of seconds" ;;
+esac
+
+# Wait here, with consul itself (the image may have no curl), until Consul answers the call
+# `consul lock` makes first (/v1/agent/self, with this token). `consul lock` exits at once when
+# Consul is unreachable, and every container exit is a restart with the kubelet's back-off
+# (10 s doubling to 300 s): waiting in the running container instead lets Mogi start within
+# one retry of Consul coming back (FACTS.md, "Real clusters").
+# The probe and the pause run in the background so that SIGTERM interrupts `wait` at once;
+# Mogi has not been started, so there is nothing to hand over: stop now.
+probe=
+pause=
+probe_log=$(mktemp 2>/dev/null) || probe_log=/dev/null
+stop_waiting() {
+  for pid in $probe $pause; do kill "$pid" 2>/dev/null || :; done
+  [ "$probe_log" = /dev/null ] || rm -f "$probe_log"
+  printf '%s: stopped while waiting for Consul; Mogi was not started\n' "$me" >&2
+  exit 143
+}
+trap stop_waiting TERM INT
+attempt=0
+while :; do
+  attempt=$((attempt + 1))
+  consul info >/dev/null 2>"$probe_log" &
+  probe=$!
+  if wait "$probe"; then break; fi
+  probe=
+  reason="no answer"
+  while IFS= read -r line; do [ -z "$line" ] || reason=$line; done <"$probe_log"
+  printf '%s: Consul at %s is not usable yet (attempt %s): %s; retrying in %s s\n' "$me" "$CONSUL_HTTP_ADDR" "$attempt" "$reason" "$retry_seconds" >&2
+  sleep "$retry_seconds" &
+  pause=$!
+  wait "$pause" || :
+  pause=
+done
+[ "$probe_log" = /dev/null ] || rm -f "$probe_log"
+
 printf '%s: waiting for the lock %s/.lock as session %s\n' "$me" "$CONSUL_LOCK_PREFIX" "$POD_NAME" >&2
 
-# exec: consul lock becomes PID 1 and gets the kubelet's SIGTERM itself; it forwards it to the
+# exec: consul lock becomes PID 1 (and the trap above ends: exec resets caught signals) and gets the kubelet's SIGTERM itself; it forwards it to the
 # child, waits 5 s, kills it, then releases the lock (FACTS.md).
 # -shell=false: the child is run directly, not under `sh -c`, whose dash would not forward
 # signals and could outlive the lock (hashicorp/consul#2022).

@@ -3,12 +3,11 @@
  * streaming the engine's output and ending with a summary of changes.
  */
 import * as path from "node:path";
-import { LocalWorkspace, OpType } from "@pulumi/pulumi/automation";
-import { DeployArgs, EXIT } from "./args";
+import { CommandError, EngineEvent, LocalWorkspace, OpType, PolicyEvent, Stack, StackNotFoundError, Workspace } from "@pulumi/pulumi/automation";
+import { DeployArgs, DeployCommand, EXIT } from "./args";
 import { pulumiCli } from "./pulumiCli";
-import { loadStackConfig, STACKS_DIR } from "../render/stacks";
+import { loadStackConfig, PROJECT_DIR, STACKS_DIR } from "../stacks";
 
-export const PROJECT_DIR = path.join(__dirname, "..", "..");
 const POLICY_PACK = path.join(PROJECT_DIR, "infra", "policy");
 const PRODUCTION_POLICY_CONFIG = path.join(POLICY_PACK, "production.json");
 
@@ -26,17 +25,50 @@ export function guardDestroy(args: DeployArgs, environment: string): void {
   }
 }
 
+/** The engine's policy events at the mandatory level: these, not the CLI's wording, make exit code 2. */
+export function mandatoryViolations(events: readonly EngineEvent[]): PolicyEvent[] {
+  return events.map((e) => e.policyEvent).filter((p): p is PolicyEvent => p?.enforcementLevel === "mandatory");
+}
+
+/** One line per violation: policy, resource, and the policy's own message. */
+export function describeViolation(violation: PolicyEvent): string {
+  const resource = violation.resourceUrn ? ` (${violation.resourceUrn.split("::").pop()})` : "";
+  return `${violation.policyName}${resource}: ${violation.message.replace(/\s+/g, " ").trim()}`;
+}
+
 /**
- * The CLI reports mandatory policy violations in its error output; there is no structured field
- * for it in the Automation API's error, so the text is matched (exit code 2 for CI).
+ * Why a command failed, in one line: the CLI's last `error:` line (not logged in, backend
+ * unreachable, a resource that failed), else the last line it printed.
  */
-export function isPolicyViolation(message: string): boolean {
-  return /mandatory policy violation|policy violations? (were|was) (found|reported)|policy pack .* reported/i.test(message);
+export function failureLine(error: unknown): string {
+  const text = error instanceof CommandError ? String((error as unknown as { commandResult?: { stderr?: string } }).commandResult?.stderr ?? error.message) : String((error as Error)?.message ?? error);
+  const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
+  const errorLine = [...lines].reverse().find((l) => l.startsWith("error:"));
+  return (errorLine ?? lines.at(-1) ?? "unknown error").replace(/^error:\s*/, "");
 }
 
 export function formatChanges(changes: Partial<Record<OpType | string, number>> | undefined): string {
   const entries = Object.entries(changes ?? {}).filter(([, n]) => (n ?? 0) > 0);
   return entries.length ? entries.map(([op, n]) => `${op} ${n}`).join(", ") : "no changes";
+}
+
+/** A stack `preview`, `refresh` or `destroy` was asked for, but the backend does not have. */
+export class StackMissingError extends Error {}
+
+/**
+ * `up` creates the stack on first use; the other commands only select an existing one, so that a
+ * typo never creates an empty stack (and `destroy` never "succeeds" on nothing).
+ */
+export async function openStack(command: DeployCommand, name: string, workspace: Workspace): Promise<Stack> {
+  if (command === "up") return Stack.createOrSelect(name, workspace);
+  try {
+    return await Stack.select(name, workspace);
+  } catch (error) {
+    if (!(error instanceof StackNotFoundError)) throw error;
+    const known = await workspace.listStacks().then((stacks) => stacks.map((s) => s.name).sort(), () => undefined);
+    const listed = known === undefined ? "" : `; stacks in this backend: ${known.join(", ") || "none"}`;
+    throw new StackMissingError(`stack "${name}" does not exist in this backend${listed}; \`npm run deploy -- up --stack ${name}\` creates it`);
+  }
 }
 
 export interface DeployIO {
@@ -49,26 +81,33 @@ export async function runDeploy(args: DeployArgs, io: DeployIO, stacksDir = STAC
   const environment = stackEnvironment(args.stack, stacksDir);
   guardDestroy(args, environment);
   const pulumiCommand = await pulumiCli();
-  const stack = await LocalWorkspace.createOrSelectStack({ stackName: args.stack, workDir: PROJECT_DIR }, { pulumiCommand });
+  const events: EngineEvent[] = [];
+  const streams = { onOutput: io.out, onEvent: (event: EngineEvent) => events.push(event) };
   const policy = args.policyPack
     ? { policyPacks: [POLICY_PACK], policyPackConfigs: environment === "production" ? [PRODUCTION_POLICY_CONFIG] : [] }
     : {};
-  const onOutput = io.out;
+  let changes: Record<string, number> | undefined;
+  let failure: unknown;
   try {
-    let changes: Record<string, number> | undefined;
-    if (args.command === "preview") changes = (await stack.preview({ onOutput, ...policy })).changeSummary;
-    else if (args.command === "up") changes = (await stack.up({ onOutput, ...policy })).summary.resourceChanges;
-    else if (args.command === "refresh") changes = (await stack.refresh({ onOutput })).summary.resourceChanges;
-    else changes = (await stack.destroy({ onOutput })).summary.resourceChanges;
-    io.log(`${args.command} ${args.stack} (${environment}): ${formatChanges(changes)}`);
-    return EXIT.ok;
+    const stack = await openStack(args.command, args.stack, await LocalWorkspace.create({ workDir: PROJECT_DIR, pulumiCommand }));
+    if (args.command === "preview") changes = (await stack.preview({ ...streams, ...policy })).changeSummary;
+    else if (args.command === "up") changes = (await stack.up({ ...streams, ...policy })).summary.resourceChanges;
+    else if (args.command === "refresh") changes = (await stack.refresh(streams)).summary.resourceChanges;
+    else changes = (await stack.destroy(streams)).summary.resourceChanges;
   } catch (error) {
-    const message = (error as Error).message ?? String(error);
-    if (isPolicyViolation(message)) {
-      io.log(`${args.command} ${args.stack}: mandatory policy violation (see above)`);
-      return EXIT.policyViolation;
-    }
-    io.log(`${args.command} ${args.stack} failed: ${message.split("\n").filter(Boolean).slice(-3).join(" | ")}`);
+    if (!(error instanceof CommandError || error instanceof StackMissingError)) throw error;
+    failure = error;
+  }
+  const violations = mandatoryViolations(events);
+  if (violations.length > 0) {
+    for (const violation of violations) io.log(`mandatory policy violation: ${describeViolation(violation)}`);
+    io.log(`${args.command} ${args.stack}: ${violations.length} mandatory policy violation${violations.length === 1 ? "" : "s"}`);
+    return EXIT.policyViolation;
+  }
+  if (failure !== undefined) {
+    io.log(`${args.command} ${args.stack} failed: ${failureLine(failure)}`);
     return EXIT.failed;
   }
+  io.log(`${args.command} ${args.stack} (${environment}): ${formatChanges(changes)}`);
+  return EXIT.ok;
 }

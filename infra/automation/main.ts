@@ -2,7 +2,7 @@
 import { EXIT, parseDeployArgs, USAGE, UsageError } from "./args";
 import { DeployRefused, runDeploy } from "./deploy";
 import { MissingCliError } from "./pulumiCli";
-import { UnknownStackError } from "../render/stacks";
+import { UnknownStackError } from "../stacks";
 
 export async function main(argv: string[]): Promise<number> {
   try {

@@ -7,7 +7,7 @@
  */
 import type { EnforcementLevel, ReportViolation, ResourceValidationPolicy, StackValidationPolicy, PolicyResource } from "@pulumi/policy";
 import { nameProblem, NameRule, nameRuleForKind } from "../../components/naming";
-import { LOCK_WRAPPER_FILE as WRAPPER_FILE } from "../../components/lockWrapper";
+import { consulAddrPort, LOCK_WRAPPER_FILE as WRAPPER_FILE } from "../../components/lockWrapper";
 import { kvPrefixesOverlap } from "../../components/consulKv";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -27,7 +27,9 @@ const CONSUL_PREFIX = "consul.hashicorp.com/";
 /** Pod annotations consul-k8s reads (control-plane/connect-inject/constants/annotations_and_labels.go). */
 const REAL_POD_ANNOTATIONS = new Set([
   "connect-inject", "connect-service", "connect-service-port", "connect-service-upstreams", "service-tags",
-  "transparent-proxy", "transparent-proxy-overwrite-probes", "use-proxy-health-check", "kubernetes-service",
+  "transparent-proxy", "transparent-proxy-overwrite-probes", "transparent-proxy-exclude-inbound-ports",
+  "transparent-proxy-exclude-outbound-ports", "transparent-proxy-exclude-outbound-cidrs", "transparent-proxy-exclude-uids",
+  "use-proxy-health-check", "kubernetes-service",
   "consul-namespace", "enable-metrics", "enable-metrics-merging", "merged-metrics-port", "prometheus-scrape-port",
   "prometheus-scrape-path", "connect-inject-status", "envoy-extra-args",
 ]);
@@ -116,6 +118,18 @@ export const serviceAccountIsService = onType(TYPES.deployment, "consul-service-
   const account = podSpec(d).serviceAccountName;
   if (!service || account !== service) {
     report(fail(`serviceAccountName ${JSON.stringify(account)} differs from connect-service ${JSON.stringify(service)}`, "with ACLs on, consul-k8s' connect-init fails unless they are equal", "name the ServiceAccount like the Consul service"));
+  }
+});
+
+export const lockBypassesSidecar = onType(TYPES.deployment, "consul-lock-bypasses-sidecar", "With connect injection, the lock's traffic to Consul is not sent through the Envoy sidecar.", "mandatory", (d, report) => {
+  const annotations = d.spec?.template?.metadata?.annotations ?? {};
+  if (annotations[`${CONSUL_PREFIX}connect-inject`] !== "true" || annotations[`${CONSUL_PREFIX}transparent-proxy`] === "false") return;
+  const addr = (mainContainer(d)?.env ?? []).find((e: Props) => e.name === "CONSUL_HTTP_ADDR")?.value;
+  const port = typeof addr === "string" ? consulAddrPort(addr) : undefined;
+  if (port === undefined) return; // singleton-runs-under-consul-lock covers a pod without the wrapper's settings
+  const excluded = String(annotations[`${CONSUL_PREFIX}transparent-proxy-exclude-outbound-ports`] ?? "").split(",").map((p) => p.trim());
+  if (!excluded.includes(port)) {
+    report(fail(`Consul's port ${port} (CONSUL_HTTP_ADDR) is not in ${CONSUL_PREFIX}transparent-proxy-exclude-outbound-ports`, "transparent proxy (on by default) sends consul lock's traffic through the sidecar, which may not be up when the lock is requested nor still up when it is released, so hand-overs wait for the session's TTL", `add the annotation with "${port}" to the pod template`));
   }
 });
 
@@ -280,7 +294,7 @@ export const keyPrefixClearOfLock: StackValidationPolicy = {
 };
 
 export const resourcePolicies: ResourceValidationPolicy[] = [
-  oneReplica, recreateStrategy, runsUnderLock, wrapperExecutable, realConsulAnnotations, serviceAccountIsService,
+  oneReplica, recreateStrategy, runsUnderLock, wrapperExecutable, realConsulAnnotations, serviceAccountIsService, lockBypassesSidecar,
   noLiteralSecrets, restrictedSecurityContext, validNames, aclLeastPrivilege, imagePinned, resourceLimits,
 ];
 export const stackPolicies: StackValidationPolicy[] = [pdbAndService, tokenFromDeclaredAclToken, keyPrefixClearOfLock];

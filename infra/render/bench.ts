@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { performance } from "node:perf_hooks";
 import { parse, stringify } from "yaml";
 import { renderStack } from "./render";
-import { listStacks, STACKS_DIR } from "./stacks";
+import { listStacks, STACKS_DIR } from "../stacks";
 
 async function timeRenders(stacks: string[], stacksDir: string, outDir: string): Promise<number[]> {
   const times: number[] = [];

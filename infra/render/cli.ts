@@ -8,7 +8,8 @@ import * as path from "node:path";
 import { renderStack, StackRender } from "./render";
 import { isMandatory } from "../policy/evaluate";
 import { formatViolation } from "../policy/check";
-import { listStacks, STACKS_DIR, UnknownStackError } from "./stacks";
+import { listStacks, STACKS_DIR, UnknownStackError } from "../stacks";
+import type { FailoverBudget } from "../failoverBudget";
 
 export const DEFAULT_STACK = "dev";
 const USAGE = "usage: npm start [-- --stack <name> | --all] [--out <dir>]   (default: --stack dev --out out)";
@@ -53,13 +54,13 @@ function count<T>(items: T[], key: (item: T) => string): string {
 export function summarize(render: StackRender, outDir: string): string {
   if (render.error) return `✗ ${render.stack}: not rendered\n${render.error.replace(/^/gm, "    ")}`;
   const consul = render.resources.filter((r) => r.type.startsWith("consul:"));
-  const budget = render.outputs.failoverBudget as { gracefulHandoverMaxSeconds: number; hardLossMaxSeconds: number; readinessPeriodSeconds: number };
+  const budget = render.outputs.failoverBudget as FailoverBudget;
   const mandatory = render.violations.filter(isMandatory).length;
   const lines = [
     `${render.problems.length || mandatory ? "✗" : "✓"} ${render.stack} (${String(render.outputs.environment)}) → ${path.join(outDir, render.stack)}/`,
     `    Kubernetes: ${count(render.objects, (o) => o.kind)}`,
     `    Consul:     ${count(consul, (r) => r.type.split(":").pop() as string)} · policy ${String(render.outputs.consulPolicy)} · lock ${String(render.outputs.lockKey)}`,
-    `    Failover:   graceful ≤ ${budget.gracefulHandoverMaxSeconds} s, hard loss ≤ ${budget.hardLossMaxSeconds} s (+ ${budget.readinessPeriodSeconds} s readiness)`,
+    `    Failover:   graceful ≤ ${budget.gracefulHandoverMaxSeconds} s, hard loss ≤ ${budget.hardLossMaxSeconds} s, Consul server restart ≤ ${budget.consulServerRestartMaxSeconds} s (+ ${budget.readinessPeriodSeconds} s readiness)`,
     `    Problems:   ${render.problems.length === 0 ? "none" : render.problems.length}`,
     ...render.problems.map((p) => `      - ${p}`),
     `    Policies:   ${render.violations.length === 0 ? "no violations" : `${mandatory} mandatory, ${render.violations.length - mandatory} advisory`}`,

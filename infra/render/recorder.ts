@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
+import { SECRET_PLACEHOLDER } from "../stacks";
 
 export interface ResourceRef {
   type: string;
@@ -54,7 +55,6 @@ export interface RecordOptions {
 }
 
 /** Placeholder the render writes instead of a secret's value. */
-export const SECRET_PLACEHOLDER = "[secret]";
 
 /** True for a value the engine received as a secret (the SDK's RPC encoding). */
 export function isSecretValue(value: unknown): value is { value: unknown } {

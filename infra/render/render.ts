@@ -11,7 +11,7 @@ import { mogiProgram } from "../program";
 import { CONFIG_NAMESPACE } from "../config";
 import { KubernetesObject, kubernetesObjects, validateObject } from "./kubernetesObjects";
 import { recordProgram, redactSecrets, ResourceRef } from "./recorder";
-import { loadStackConfig, STACKS_DIR } from "./stacks";
+import { loadStackConfig, STACKS_DIR } from "../stacks";
 import { evaluatePolicies, productionConfig, Violation } from "../policy/evaluate";
 
 /** One entry of resources.json. */

@@ -1,6 +1,6 @@
 /**
  * Deploys the stack for real (Automation API, file backend, ephemeral stack) to a cluster with
- * Consul, then disrupts the lock holder three ways and measures the hand-over, asserting at every
+ * Consul, then disrupts the lock holder four ways and measures the hand-over, asserting at every
  * 250 ms sample that at most one pod runs Mogi. Needs what test/integration/env/up.sh sets up.
  */
 import { execFile } from "node:child_process";
@@ -9,9 +9,8 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
-import { PROJECT_DIR } from "../../infra/automation/deploy";
 import { pulumiCli } from "../../infra/automation/pulumiCli";
-import { loadStackConfig, STACKS_DIR } from "../../infra/render/stacks";
+import { loadStackConfig, PROJECT_DIR, STACKS_DIR } from "../../infra/stacks";
 import { describeIfReady } from "./prerequisites";
 
 const exec = promisify(execFile);
@@ -183,6 +182,20 @@ describeIfReady("failover on a real cluster and Consul", () => {
     await sampler.until((running) => running.length === 0, 30_000);
     const seconds = await sampler.until((running) => running.length === 1, 120_000, disrupted);
     measured.push({ scenario: "consul lock SIGKILLed (hard)", handoverSeconds: seconds });
+    expect((await holder()).session).not.toBe(session);
+    expect(sampler.overlaps).toEqual([]);
+  });
+
+  test("Consul server rolling restart: sessions die with their server, Mogi is stopped and comes back", async () => {
+    // Sessions `consul lock` creates through a server carry that server's serfHealth check, so a
+    // restart invalidates them: the holder stops Mogi, its container restarts, and the lock is
+    // taken again after the 15 s lock-delay (README, "Failover budget").
+    const { session } = await holder();
+    const disrupted = Date.now();
+    await sh("kubectl", ["-n", process.env.CONSUL_NAMESPACE ?? "consul", "rollout", "restart", "statefulset/consul-server"]);
+    await sh("kubectl", ["-n", process.env.CONSUL_NAMESPACE ?? "consul", "rollout", "status", "statefulset/consul-server", "--timeout=300s"]);
+    const seconds = await sampler.until((running) => running.length === 1, 300_000, disrupted);
+    measured.push({ scenario: "Consul servers restarted", handoverSeconds: seconds });
     expect((await holder()).session).not.toBe(session);
     expect(sampler.overlaps).toEqual([]);
   });

@@ -1,13 +1,19 @@
 /**
- * Stack files (`stacks/Pulumi.<stack>.yaml`) read the way the Pulumi CLI hands them to a program:
- * each `config` value as text, structured values as JSON text, `secure:` values as secrets.
+ * Where the project and its stack files are, and the stack files (`stacks/Pulumi.<stack>.yaml`)
+ * read the way the Pulumi CLI hands them to a program: each `config` value as text, structured
+ * values as JSON text, `secure:` values as secrets. Shared by every entry point (render, deploy,
+ * status) and by the program itself (relative paths in settings).
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
-import { SECRET_PLACEHOLDER } from "./recorder";
 
-export const STACKS_DIR = path.join(__dirname, "..", "..", "stacks");
+/** The project directory (where Pulumi.yaml is): relative paths in stack settings start here. */
+export const PROJECT_DIR = path.join(__dirname, "..");
+/** `stackConfigDir` of Pulumi.yaml. */
+export const STACKS_DIR = path.join(PROJECT_DIR, "stacks");
+/** What offline readers see instead of a secret's value. */
+export const SECRET_PLACEHOLDER = "[secret]";
 const STACK_FILE = /^Pulumi\.(.+)\.ya?ml$/;
 
 export interface StackConfig {
