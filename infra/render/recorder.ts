@@ -54,8 +54,6 @@ export interface RecordOptions {
   secretKeys?: string[];
 }
 
-/** Placeholder the render writes instead of a secret's value. */
-
 /** True for a value the engine received as a secret (the SDK's RPC encoding). */
 export function isSecretValue(value: unknown): value is { value: unknown } {
   return typeof value === "object" && value !== null && (value as Record<string, unknown>)[specialSigKey] === specialSecretSig;

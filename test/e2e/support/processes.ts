@@ -1,0 +1,115 @@
+/**
+ * Processes the e2e suites start: each in its own process group, its output in a log file, all
+ * of them stopped at the end even when a test fails (nothing is left running after a suite).
+ */
+import { ChildProcess, spawn } from "node:child_process";
+import { closeSync, openSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A free TCP port on 127.0.0.1 (the kernel's pick; released before the caller binds it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `condition` until it returns a value (not undefined/false) or the deadline passes. */
+export async function waitFor<T>(what: string, condition: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await condition();
+      if (value !== undefined && value !== false) return value as T;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ""}`);
+    await sleep(intervalMs);
+  }
+}
+
+export interface StartOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Output goes here (appended); `tail()` reads it back. */
+  logFile: string;
+}
+
+/** One started process. */
+export class Proc {
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exitCode: number | null | undefined;
+  private readonly child: ChildProcess;
+
+  constructor(readonly name: string, command: string, args: string[], readonly options: StartOptions) {
+    const log = openSync(options.logFile, "a");
+    this.child = spawn(command, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: ["ignore", log, log], detached: true });
+    closeSync(log);
+    this.exited = new Promise((resolve) => {
+      this.child.on("exit", (code, signal) => {
+        this.exitCode = code;
+        resolve({ code, signal });
+      });
+      this.child.on("error", () => resolve({ code: null, signal: null }));
+    });
+    running.add(this);
+    void this.exited.then(() => running.delete(this));
+  }
+
+  get pid(): number {
+    return this.child.pid as number;
+  }
+
+  get alive(): boolean {
+    return this.exitCode === undefined;
+  }
+
+  /** Signals the process itself (not its group). */
+  signal(signal: NodeJS.Signals): void {
+    if (this.alive) process.kill(this.pid, signal);
+  }
+
+  /** Signals its whole process group (a node lost: everything it started dies with it). */
+  signalGroup(signal: NodeJS.Signals): void {
+    try {
+      process.kill(-this.pid, signal);
+    } catch {
+      // the group is gone
+    }
+  }
+
+  /** SIGTERM (or `signal`), then SIGKILL to the group after `graceMs`; resolves once it exited. */
+  async stop(graceMs = 10_000, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+    if (this.alive) {
+      this.signal(signal);
+      const timer = setTimeout(() => this.signalGroup("SIGKILL"), graceMs);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    this.signalGroup("SIGKILL"); // anything it left behind
+  }
+
+  /** The last lines of its log. */
+  tail(lines = 40): string {
+    try {
+      return readFileSync(this.options.logFile, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+    } catch {
+      return "(no log)";
+    }
+  }
+}
+
+const running = new Set<Proc>();
+
+/** Stops every process still running: for afterAll, so that a failing test leaves nothing behind. */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((p) => p.stop(2_000)));
+}

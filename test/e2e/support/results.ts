@@ -1,0 +1,18 @@
+/** Measurements of the e2e suites: test/e2e/results/<file> (gitignored, rewritten by every run). */
+import { mkdirSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+
+export const RESULTS_DIR = path.join(__dirname, "..", "results");
+
+export function writeResults(file: string, data: Record<string, unknown>): string {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const target = path.join(RESULTS_DIR, file);
+  writeFileSync(target, `${JSON.stringify({ measuredAt: new Date().toISOString(), machine: machine(), ...data }, null, 2)}\n`);
+  return target;
+}
+
+function machine(): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const os = require("node:os") as typeof import("node:os");
+  return `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}`;
+}
