@@ -87,7 +87,8 @@ describe("policy violations, from the engine's structured events", () => {
   const events: EngineEvent[] = [
     { sequence: 1, timestamp: 1764075000, cancelEvent: {} },
     policyEvent("image-pinned", "warning", "container mogi uses \"x:latest\": an unpinned image … Fix: pin."),
-    policyEvent("singleton-one-replica", "mandatory", "spec.replicas is 2: a singleton must have exactly one pod.\nFix: set spec.replicas: 1."),
+    // As the engine sends it (seen with the real CLI in test/e2e): the policy's description, then its message.
+    policyEvent("singleton-one-replica", "mandatory", "A singleton Deployment runs exactly one replica.\nspec.replicas is 2: a singleton must have exactly one pod (the lock is for hand-over, not for a standing second replica). Fix: set spec.replicas: 1.\n"),
   ];
 
   test("only mandatory ones count, whatever the CLI's wording", () => {
@@ -96,7 +97,7 @@ describe("policy violations, from the engine's structured events", () => {
   });
 
   test("each is one line naming the policy and the resource", () => {
-    expect(describeViolation(mandatoryViolations(events)[0])).toBe("singleton-one-replica (mogi-deployment): spec.replicas is 2: a singleton must have exactly one pod. Fix: set spec.replicas: 1.");
+    expect(describeViolation(mandatoryViolations(events)[0])).toBe("singleton-one-replica (mogi-deployment): A singleton Deployment runs exactly one replica. spec.replicas is 2: a singleton must have exactly one pod (the lock is for hand-over, not for a standing second replica). Fix: set spec.replicas: 1.");
   });
 });
 
@@ -111,7 +112,9 @@ function cliFailure(stderr: string, code = 255): Error {
 
 describe("expected failures are one line", () => {
   test.each([
+    // The CLI's own words (pulumi 3.248.0, seen in test/e2e).
     ["not logged in", "error: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions\n", "PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions"],
+    ["backend unreachable", "error: unable to open bucket file:///nonexistent/dir?no_tmp_dir=true: stat /nonexistent/dir: no such file or directory\n", "unable to open bucket file:///nonexistent/dir?no_tmp_dir=true: stat /nonexistent/dir: no such file or directory"],
     ["a resource failed", "Updating (ci):\n  kubernetes:apps/v1:Deployment mogi **failed**\nerror: update failed\n", "update failed"],
     ["no error: line", "something went wrong\n  and here is the end\n", "and here is the end"],
   ])("%s", (_label, stderr, line) => {

@@ -1,0 +1,297 @@
+/**
+ * The whole stack for real: `npm run deploy` (the Automation API driver) with the real Pulumi CLI
+ * and plugins against a real kube-apiserver + kube-controller-manager and a real Consul with ACLs,
+ * pods run by the test kubelet (the one stand-in: support/testKubelet.ts) as local processes.
+ *
+ * Proves the user's three ways of using the project (preview with the policy pack, up/refresh/
+ * destroy, the Automation API driver), and the singleton where it matters: Kubernetes itself
+ * starting a replacement pod while the old one terminates. Measures into test/e2e/results/.
+ */
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, appendFileSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { engine } from "../engines/paths";
+import { FailoverCluster, Measurement, minMedianMax, SCENARIOS } from "../support/failover";
+import { LocalCluster } from "./support/cluster";
+import { ConsulServer } from "./support/consulServer";
+import { KubeApi } from "./support/kubeApi";
+import { MogiWatch } from "./support/mogiWatch";
+import { stopAll, waitFor } from "./support/processes";
+import { ProjectCopy } from "./support/project";
+import { writeResults } from "./support/results";
+import { TcpService } from "./support/tcpService";
+import { TestKubelet } from "./support/testKubelet";
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+const RUNS = 3;
+const STACK = "e2e";
+const NAMESPACE = "mogi-e2e";
+const TEST_IMAGE = "mogi-test:e2e";
+const TEST_MOGI = path.join(__dirname, "fixtures", "test-mogi.js");
+
+const work = mkdtempSync(path.join(tmpdir(), "mogi-e2e-deploy-"));
+const events = path.join(work, "mogi-events.jsonl");
+const watch = new MogiWatch(events);
+const cluster = new LocalCluster(path.join(work, "cluster"));
+/** Three Consul servers, as the Helm chart runs them, behind a stand-in for its Service. */
+let consuls: ConsulServer[];
+let consul: ConsulServer;
+let consulService: TcpService;
+let api: KubeApi;
+let kubelet: TestKubelet;
+let project: ProjectCopy;
+const durations: Record<string, number> = {};
+const failovers: Record<string, number[]> = {};
+let consulVersion = "";
+
+const lockPrefix = "service/mogi-e2e/lock";
+const configPrefix = "service/mogi-e2e/config";
+const lockKey = `${lockPrefix}/.lock`;
+
+function stackConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    "mogi:environment": "development",
+    "mogi:namespace": NAMESPACE,
+    "mogi:image": TEST_IMAGE,
+    "mogi:command": [process.execPath, TEST_MOGI],
+    "mogi:pdb": "allow-drain",
+    "mogi:kubernetes": { kubeconfig: cluster.kubeconfig },
+    "mogi:consul": { address: consulService.address, scheme: "http", datacenter: "dc1", inClusterHost: consulService.address, lockPrefix, configPrefix, kv: { "log-level": "debug", "feature/dry-run": "true" } },
+    ...overrides,
+  };
+}
+
+/** Runs `npm run deploy -- …`, keeps its output in the work dir, and fails with its tail if the exit code differs. */
+async function deploy(label: string, args: string[], expectedCode = 0) {
+  const run = await project.deploy(args);
+  appendFileSync(path.join(work, "deploy-output.log"), `\n===== ${label}: npm run deploy -- ${args.join(" ")} (exit ${run.code}, ${run.ms} ms)\n${run.output}`);
+  if (run.code !== expectedCode) throw new Error(`${label}: exit ${run.code}, expected ${expectedCode}:\n${run.output.split("\n").slice(-40).join("\n")}\n${cluster.tails(8)}\n--- test kubelet errors ---\n${kubelet.errors.slice(-5).join("\n")}`);
+  durations[label] = run.ms;
+  return run;
+}
+
+/** A server that is up (one may be restarting). */
+const liveConsul = () => consuls.find((c) => c.running) as ConsulServer;
+const ns = (p = "") => `/api/v1/namespaces/${NAMESPACE}${p}`;
+
+/** How the shared scenarios act on this cluster: the API server, the test kubelet, the local Consul. */
+const target: FailoverCluster = {
+  holderPod: async () => (await liveConsul().lockHolder(lockKey))?.name,
+  deletePod: async (pod) => void (await api.call("DELETE", ns(`/pods/${pod}`))),
+  evictPod: async (pod) => (await api.request("POST", ns(`/pods/${pod}/eviction`), { apiVersion: "policy/v1", kind: "Eviction", metadata: { name: pod, namespace: NAMESPACE } })).status,
+  loseNode: async (pod) => {
+    kubelet.lose(pod);
+    // The node controller, after the node's lease expires, would delete it with grace 0.
+    await api.call("DELETE", ns(`/pods/${pod}`), { apiVersion: "v1", kind: "DeleteOptions", gracePeriodSeconds: 0 });
+  },
+  // The server whose node the holder's session is bound to: the one whose restart matters.
+  restartConsulServers: async () => {
+    const held = (await liveConsul().call("GET", `/v1/kv/${lockKey}`)) as { Session: string }[];
+    const [session] = (await liveConsul().call("GET", `/v1/session/info/${held[0].Session}`)) as { Node: string }[];
+    const server = consuls.find((c) => c.nodeName === session.Node);
+    if (!server) throw new Error(`the holder's session is bound to ${session.Node}, not to a server`);
+    // Down as long as a StatefulSet pod's restart takes for its peers to notice: until another
+    // server reports its serfHealth critical.
+    await server.stop();
+    const peer = consuls.find((c) => c !== server) as ConsulServer;
+    await waitFor(`${server.nodeName}'s serfHealth to turn critical`, async () => {
+      const checks = (await peer.call("GET", `/v1/health/node/${server.nodeName}`)) as { CheckID: string; Status: string }[];
+      return checks.some((c) => c.CheckID === "serfHealth" && c.Status === "critical");
+    }, 60_000, 200);
+    await server.start();
+  },
+};
+
+beforeAll(async () => {
+  consuls = await ConsulServer.cluster(path.join(work, "consul"), 3);
+  consul = consuls[0];
+  consulService = new TcpService(() => consuls.filter((c) => c.running).map((c) => c.httpPort));
+  await consulService.start();
+  consulVersion = ((await consul.api("GET", "/v1/agent/self")).body as any).Config.Version;
+  await cluster.start();
+  api = new KubeApi(cluster.server, cluster.pki);
+  const consulImage = path.join(work, "image-consul");
+  mkdirSync(path.join(consulImage, "bin"), { recursive: true });
+  symlinkSync(engine("consul"), path.join(consulImage, "bin", "consul"));
+  kubelet = new TestKubelet(api, { nodeName: "e2e-node", dir: path.join(work, "kubelet"), images: { "hashicorp/consul:1.21.3": consulImage, [TEST_IMAGE]: "/" }, extraEnv: { MOGI_EVENTS: events } });
+  await kubelet.start();
+  project = new ProjectCopy(work, "project");
+  project.writeStackConfig(STACK, stackConfig());
+  await project.pulumi(["stack", "init", STACK, "--secrets-provider", "passphrase"]);
+  // The management token as the stack's secret setting, as a user stores it.
+  await project.pulumi(["config", "set", "--secret", "--stack", STACK, "mogi:consulToken", consul.managementToken]);
+  watch.start();
+}, 10 * 60_000);
+
+afterAll(async () => {
+  await watch.stop();
+  await kubelet?.stop();
+  await consulService?.stop();
+  await stopAll();
+  await cluster.stop();
+  const summary = Object.fromEntries(Object.entries(failovers).map(([scenario, runs]) => [scenario, { runs, ...minMedianMax(runs), maxConcurrent: watch.maxConcurrent }]));
+  if (Object.keys(durations).length) {
+    writeResults("deploy.json", { consul: consulVersion, durationsMs: durations });
+    console.log(`deploy durations (ms):\n${Object.entries(durations).map(([k, v]) => `  ${k.padEnd(36)} ${String(v).padStart(7)}`).join("\n")}`);
+  }
+  if (Object.keys(failovers).length) {
+    writeResults("failover.json", { consul: consulVersion, sampleIntervalMs: 50, samples: watch.samples, scenarios: summary });
+    console.log(`failover through Kubernetes, hand-over in ms (${RUNS} runs):\n${Object.entries(summary).map(([k, s]) => `  ${k.padEnd(36)} min ${String(s.min).padStart(6)}  median ${String(s.median).padStart(6)}  max ${String(s.max).padStart(6)}  maxConcurrent ${s.maxConcurrent}`).join("\n")}`);
+  }
+  if (process.env.MOGI_E2E_KEEP) console.log(`kept ${work}`);
+  else rmSync(work, { recursive: true, force: true });
+}, 5 * 60_000);
+
+describe("through npm run deploy, with the real CLI, providers, API server and Consul", () => {
+  test("preview --policy-pack: the planned creates, no violations", async () => {
+    const run = await deploy("preview", ["preview", "--stack", STACK, "--policy-pack"]);
+    expect(run.output).toMatch(/preview e2e \(development\): create \d+/);
+    expect(run.output).not.toMatch(/mandatory policy violation/);
+    expect(run.output).toContain("kubernetes:apps/v1:Deployment");
+  });
+
+  test("a stack the policy must stop (replicas: 2 through a transformation) exits 2 with the policy's message", async () => {
+    const bad = new ProjectCopy(work, "project-bad", project.env);
+    writeFileSync(path.join(bad.dir, "infra", "index.ts"), [
+      'import * as pulumi from "@pulumi/pulumi";',
+      'import { mogiProgram } from "./program";',
+      "// The test's own mutation: what a careless change could do to the Deployment.",
+      'pulumi.runtime.registerStackTransformation((args) => args.type === "kubernetes:apps/v1:Deployment" ? { props: { ...args.props, spec: { ...args.props.spec, replicas: 2 } }, opts: args.opts } : undefined);',
+      "export = mogiProgram;",
+      "",
+    ].join("\n"));
+    bad.writeStackConfig("e2e-bad", stackConfig());
+    await bad.pulumi(["stack", "init", "e2e-bad", "--secrets-provider", "passphrase"]);
+    const run = await bad.deploy(["preview", "--stack", "e2e-bad", "--policy-pack"]);
+    appendFileSync(path.join(work, "deploy-output.log"), `\n===== bad preview (exit ${run.code})\n${run.output}`);
+    expect({ code: run.code, tail: run.output.split("\n").slice(-6).join("\n") }).toMatchObject({ code: 2 });
+    expect(run.output).toMatch(/mandatory policy violation: singleton-one-replica \(mogi-deployment\): .*spec\.replicas is 2: .* Fix: set spec\.replicas: 1\./);
+  });
+
+  test("up: everything created, the pod Ready and holding the lock, nothing secret printed", async () => {
+    const run = await deploy("up (create)", ["up", "--stack", STACK, "--policy-pack"]);
+    expect(run.output).toMatch(/up e2e \(development\): create \d+/);
+    // The lock is held by the session named after the one pod running Mogi.
+    const holder = await waitFor("the lock holder", async () => (await consul.lockHolder(lockKey))?.name, 60_000);
+    expect(watch.sample().map((e) => e.pod)).toEqual([holder]);
+    const pod = await api.call("GET", ns(`/pods/${holder}`));
+    expect(pod.status.conditions.find((c: any) => c.type === "Ready").status).toBe("True");
+    // ACL policy and token exist with the declared rules; KV holds the configured values.
+    const policy = (await consul.call("GET", `/v1/acl/policy/name/mogi-${STACK}-lock`)) as any;
+    expect(JSON.parse(policy.Rules)).toEqual({ key_prefix: { [`${lockPrefix}/`]: { policy: "write" }, [`${configPrefix}/`]: { policy: "read" } }, session_prefix: { "": { policy: "write" } }, agent_prefix: { "": { policy: "read" } } });
+    const outputs = JSON.parse(await project.pulumi(["stack", "output", "--json", "--stack", STACK]));
+    const token = (await consul.call("GET", `/v1/acl/token/${outputs.tokenAccessorId}`)) as any;
+    expect(token.Policies.map((p: any) => p.Name)).toEqual([`mogi-${STACK}-lock`]);
+    for (const [key, value] of [["log-level", "debug"], ["feature/dry-run", "true"]]) {
+      const kv = (await consul.call("GET", `/v1/kv/${configPrefix}/${key}`)) as any[];
+      expect(Buffer.from(kv[0].Value, "base64").toString()).toBe(value);
+    }
+    // The Kubernetes Secret holds exactly the token's secret ID, which nothing printed.
+    const secretName = pod.spec.volumes.find((v: any) => v.name === "consul-token").secret.secretName;
+    const secret = await api.call("GET", ns(`/secrets/${secretName}`));
+    expect(Buffer.from(secret.data.token, "base64").toString()).toBe(token.SecretID);
+    const printed = readFileSync(path.join(work, "deploy-output.log"), "utf8") + JSON.stringify(outputs) + readFileSync(path.join(project.dir, "stacks", `Pulumi.${STACK}.yaml`), "utf8");
+    expect(printed).not.toContain(token.SecretID);
+    expect(printed).not.toContain(consul.managementToken);
+    expect(outputs).toMatchObject({ namespace: NAMESPACE, deploymentName: "mogi", lockKey, consulPolicy: `mogi-${STACK}-lock` });
+  });
+
+  test("refresh finds no drift; a second up changes nothing", async () => {
+    const refresh = await deploy("refresh", ["refresh", "--stack", STACK]);
+    expect(refresh.output).toMatch(/refresh e2e \(development\): (same \d+|no changes)$/m);
+    const again = await deploy("up (no changes)", ["up", "--stack", STACK]);
+    expect(again.output).toMatch(/up e2e \(development\): (same \d+|no changes)$/m);
+  });
+
+  test("a changed config key updates only that key", async () => {
+    project.writeStackConfig(STACK, stackConfig({ "mogi:consul": { ...(stackConfig()["mogi:consul"] as object), kv: { "log-level": "info", "feature/dry-run": "true" } } }));
+    const run = await deploy("up (one key changed)", ["up", "--stack", STACK]);
+    expect(run.output).toMatch(/up e2e \(development\): same \d+, update 1$/m);
+    const kv = (await consul.call("GET", `/v1/kv/${configPrefix}/log-level`)) as any[];
+    expect(Buffer.from(kv[0].Value, "base64").toString()).toBe("info");
+  });
+
+  test("a changed wrapper script rolls the pod (new ConfigMap) with a graceful hand-over", async () => {
+    const before = await target.holderPod();
+    appendFileSync(path.join(project.dir, "components", "scripts", "consul-lock-wrapper.sh"), "# e2e: a change to the script\n");
+    const t0 = Date.now();
+    const run = await deploy("up (wrapper changed)", ["up", "--stack", STACK]);
+    expect(run.output).toMatch(/replace 1/);
+    const holder = await waitFor("a new pod holding the lock", async () => {
+      const now = await target.holderPod();
+      return now && now !== before && watch.sample().map((e) => e.pod).join() === now ? now : undefined;
+    }, 120_000);
+    const pod = await api.call("GET", ns(`/pods/${holder}`));
+    const cm = await api.call("GET", ns(`/configmaps/${pod.spec.volumes.find((v: any) => v.name === "lock-wrapper").configMap.name}`));
+    expect(cm.data["consul-lock-wrapper.sh"]).toContain("# e2e: a change to the script");
+    durations["rollout after wrapper change (to new holder)"] = Date.now() - t0;
+    expect(watch.maxConcurrent).toBe(1);
+  });
+});
+
+describe("the driver's expected failures, with the real CLI: one line, exit 1, no stack trace", () => {
+  const lastLine = (output: string) => output.trim().split("\n").pop();
+  const oneLine = (output: string) => expect(output).not.toMatch(/\n\s+at /);
+
+  test("a stack the backend does not have: preview refuses, lists the stacks it has, creates nothing", async () => {
+    project.writeStackConfig("ghost", stackConfig());
+    const run = await project.deploy(["preview", "--stack", "ghost"]);
+    expect(run.code).toBe(1);
+    expect(lastLine(run.output)).toBe('preview ghost failed: stack "ghost" does not exist in this backend; stacks in this backend: e2e, e2e-bad; `npm run deploy -- up --stack ghost` creates it');
+    oneLine(run.output);
+    expect(await project.pulumi(["stack", "ls"])).not.toContain("ghost");
+  });
+
+  test.each([
+    ["not logged in", { PULUMI_BACKEND_URL: undefined, PULUMI_ACCESS_TOKEN: undefined }, "preview e2e failed: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions"],
+    ["backend unreachable", { PULUMI_BACKEND_URL: "file:///nonexistent/mogi-state" }, "preview e2e failed: unable to open bucket file:///nonexistent/mogi-state"],
+  ])("%s", async (_label, env, line) => {
+    const elsewhere = new ProjectCopy(work, `project-${_label.replace(/\s+/g, "-")}`, { ...project.env, PULUMI_HOME: path.join(work, `home-${_label.replace(/\s+/g, "-")}`), ...env });
+    elsewhere.writeStackConfig(STACK, stackConfig());
+    const run = await elsewhere.deploy(["preview", "--stack", STACK]);
+    expect(run.code).toBe(1);
+    expect(lastLine(run.output)).toContain(line);
+    oneLine(run.output);
+  });
+});
+
+describe("failover through Kubernetes itself, never two Mogis at once", () => {
+  const measure = async (scenario: (c: FailoverCluster, s: MogiWatch) => Promise<Measurement>) => {
+    for (let i = 0; i < RUNS; i++) {
+      const { scenario: name, ms } = await scenario(target, watch);
+      (failovers[name] ??= []).push(ms);
+    }
+    expect(watch.maxConcurrent).toBe(1);
+  };
+
+  test("pod deleted: the replacement starts while the old pod terminates; the lock keeps them apart", () => measure(SCENARIOS.podDeleted));
+  test("pod evicted through the eviction API (pdb: allow-drain)", () => measure(SCENARIOS.podEvicted));
+
+  test("eviction refused (429) with pdb: block-voluntary-evictions", async () => {
+    project.writeStackConfig(STACK, stackConfig({ "mogi:pdb": "block-voluntary-evictions" }));
+    await deploy("up (pdb blocks evictions)", ["up", "--stack", STACK]);
+    await waitFor("the PDB to allow no disruption", async () => (await api.call("GET", `/apis/policy/v1/namespaces/${NAMESPACE}/poddisruptionbudgets/mogi`)).status?.disruptionsAllowed === 0 || undefined, 60_000);
+    const holder = (await target.holderPod()) as string;
+    expect(await target.evictPod(holder)).toBe(429);
+    expect(await target.holderPod()).toBe(holder);
+    project.writeStackConfig(STACK, stackConfig());
+    await deploy("up (pdb back to allow-drain)", ["up", "--stack", STACK]);
+  });
+
+  test("node lost: SIGKILL, pod force-deleted; taken over after TTL and lock-delay", () => measure(SCENARIOS.nodeLost), 15 * 60_000);
+  test("Consul server restarted while Mogi runs", () => measure(SCENARIOS.consulRestarted), 15 * 60_000);
+});
+
+describe("destroy", () => {
+  test("removes everything: no objects in the stack's namespace, no ACL policy, token or keys", async () => {
+    const outputs = JSON.parse(await project.pulumi(["stack", "output", "--json", "--stack", STACK]));
+    await deploy("destroy", ["destroy", "--stack", STACK]);
+    await waitFor("the namespace to be gone", async () => (await api.request("GET", ns())).status === 404, 120_000);
+    const policies = (await consul.call("GET", "/v1/acl/policies")) as { Name: string }[];
+    expect(policies.map((p) => p.Name)).not.toContain(`mogi-${STACK}-lock`);
+    const tokens = (await consul.call("GET", "/v1/acl/tokens")) as { AccessorID: string }[];
+    expect(tokens.map((t) => t.AccessorID)).not.toContain(outputs.tokenAccessorId);
+    expect((await consul.api("GET", `/v1/kv/${configPrefix}/?recurse`)).status).toBe(404);
+    await waitFor("the pods' processes to end", () => watch.sample().length === 0, 60_000);
+  });
+});

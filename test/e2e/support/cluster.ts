@@ -1,0 +1,137 @@
+/**
+ * A real Kubernetes control plane on 127.0.0.1 (binaries from `npm run engines`): etcd,
+ * kube-apiserver and kube-controller-manager with the controllers the scenarios use (Deployments,
+ * ReplicaSets, the disruption controller behind PDB status and the eviction API, namespaces,
+ * garbage collection, service accounts). No kubelet can run here: support/testKubelet.ts stands in.
+ * Flags follow controller-runtime's envtest; certificates come from openssl (a throw-away CA).
+ */
+import { spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { engine } from "../../engines/paths";
+import { KubeApi } from "./kubeApi";
+import { freePort, Proc, waitFor } from "./processes";
+
+/**
+ * The controllers kube-controller-manager runs (1.37 names): Deployments and ReplicaSets, PDB
+ * status (disruption), namespace deletion, garbage collection, service accounts, and the Service's
+ * endpoints (pulumi-kubernetes waits for a Service to have endpoints, up to 10 minutes).
+ */
+export const CONTROLLERS = [
+  "deployment-controller", "replicaset-controller", "disruption-controller", "namespace-controller",
+  "garbage-collector-controller", "serviceaccount-controller", "serviceaccount-token-controller",
+  "endpoints-controller", "endpointslice-controller",
+];
+
+function openssl(args: string[], cwd: string): void {
+  const result = spawnSync("openssl", args, { cwd, encoding: "utf8" });
+  if (result.error) throw new Error(`openssl is needed for the test cluster's certificates (Debian package openssl): ${result.error.message}`);
+  if (result.status !== 0) throw new Error(`openssl ${args.join(" ")}: ${result.stderr}`);
+}
+
+/** A CA, the API server's serving certificate, client certificates, and the service-account key pair. */
+function makePki(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key"], dir);
+  openssl(["req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "2", "-subj", "/CN=mogi-e2e-ca", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature", "-out", "ca.crt"], dir);
+  const leaf = (name: string, subject: string, extensions: string[]) => {
+    writeFileSync(path.join(dir, `${name}.ext`), [...extensions, "keyUsage=critical,digitalSignature,keyEncipherment", ""].join("\n"));
+    openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${name}.key`], dir);
+    openssl(["req", "-new", "-key", `${name}.key`, "-subj", subject, "-out", `${name}.csr`], dir);
+    openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-sha256", "-extfile", `${name}.ext`, "-out", `${name}.crt`], dir);
+  };
+  leaf("apiserver", "/CN=localhost", ["subjectAltName=DNS:localhost,IP:127.0.0.1", "extendedKeyUsage=serverAuth"]);
+  // system:masters: the test's own identity, and the controller-manager's (one identity for every
+  // controller with --use-service-account-credentials=false).
+  leaf("admin", "/O=system:masters/CN=mogi-e2e-admin", ["extendedKeyUsage=clientAuth"]);
+  leaf("controller-manager", "/O=system:masters/CN=system:kube-controller-manager", ["extendedKeyUsage=clientAuth"]);
+  openssl(["genrsa", "-out", "sa.key", "2048"], dir);
+  openssl(["rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"], dir);
+}
+
+function kubeconfig(file: string, server: string, pki: string, user: string): void {
+  writeFileSync(file, [
+    "apiVersion: v1",
+    "kind: Config",
+    "clusters:",
+    `- name: e2e\n  cluster:\n    server: ${server}\n    certificate-authority: ${path.join(pki, "ca.crt")}`,
+    "users:",
+    `- name: ${user}\n  user:\n    client-certificate: ${path.join(pki, `${user}.crt`)}\n    client-key: ${path.join(pki, `${user}.key`)}`,
+    "contexts:",
+    `- name: e2e\n  context:\n    cluster: e2e\n    user: ${user}`,
+    "current-context: e2e",
+    "",
+  ].join("\n"));
+}
+
+export class LocalCluster {
+  /** kubeconfig of a system:masters user, for the stack and the tests. */
+  readonly kubeconfig: string;
+  /** CA, certificates and keys (admin.crt/key for the tests' own API calls). */
+  readonly pki: string;
+  server = "";
+  private readonly procs: Proc[] = [];
+
+  constructor(private readonly dir: string) {
+    this.kubeconfig = path.join(dir, "admin.kubeconfig");
+    this.pki = path.join(dir, "pki");
+  }
+
+  async start(): Promise<void> {
+    const pki = this.pki;
+    makePki(pki);
+    const [etcdPort, peerPort, apiPort, kcmPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const log = (name: string) => ({ logFile: path.join(this.dir, `${name}.log`) });
+
+    const etcd = new Proc("etcd", engine("etcd"), [
+      "--name=default", `--data-dir=${path.join(this.dir, "etcd")}`,
+      `--listen-client-urls=http://127.0.0.1:${etcdPort}`, `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
+      `--listen-peer-urls=http://127.0.0.1:${peerPort}`, `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+      `--initial-cluster=default=http://127.0.0.1:${peerPort}`, "--unsafe-no-fsync=true", "--log-level=warn",
+    ], log("etcd"));
+    this.procs.push(etcd);
+    await waitFor("etcd /health", async () => (await fetch(`http://127.0.0.1:${etcdPort}/health`)).ok || (etcd.alive ? false : Promise.reject(new Error(etcd.tail()))), 30_000);
+
+    this.server = `https://127.0.0.1:${apiPort}`;
+    const apiserver = new Proc("kube-apiserver", engine("kube-apiserver"), [
+      `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+      "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", `--secure-port=${apiPort}`,
+      // 1.37 refuses a loopback advertise address unless the kubernetes Service's endpoints are not reconciled.
+      "--endpoint-reconciler-type=none",
+      `--tls-cert-file=${pki}/apiserver.crt`, `--tls-private-key-file=${pki}/apiserver.key`, `--client-ca-file=${pki}/ca.crt`,
+      `--service-account-issuer=${this.server}`, `--service-account-key-file=${pki}/sa.pub`, `--service-account-signing-key-file=${pki}/sa.key`,
+      "--authorization-mode=RBAC", "--service-cluster-ip-range=10.0.0.0/24", "--allow-privileged=true",
+      `--cert-dir=${path.join(this.dir, "apiserver-certs")}`,
+    ], log("kube-apiserver"));
+    this.procs.push(apiserver);
+    kubeconfig(this.kubeconfig, this.server, pki, "admin");
+    const api = new KubeApi(this.server, pki);
+    await waitFor("kube-apiserver /readyz", async () => {
+      if (!apiserver.alive) throw new Error(`kube-apiserver exited:\n${apiserver.tail()}`);
+      return (await api.request("GET", "/readyz")).status === 200;
+    }, 120_000, 200);
+
+    const kcmConfig = path.join(this.dir, "controller-manager.kubeconfig");
+    kubeconfig(kcmConfig, this.server, pki, "controller-manager");
+    const kcm = new Proc("kube-controller-manager", engine("kube-controller-manager"), [
+      `--kubeconfig=${kcmConfig}`, `--service-account-private-key-file=${pki}/sa.key`, `--root-ca-file=${pki}/ca.crt`,
+      "--leader-elect=false", "--bind-address=127.0.0.1", `--secure-port=${kcmPort}`,
+      `--controllers=${CONTROLLERS.join(",")}`, "--use-service-account-credentials=false",
+    ], log("kube-controller-manager"));
+    this.procs.push(kcm);
+    // Ready once its serviceaccount controller has created the default namespace's account.
+    await waitFor("kube-controller-manager to create the default ServiceAccount", async () => {
+      if (!kcm.alive) throw new Error(`kube-controller-manager exited:\n${kcm.tail()}`);
+      return (await api.request("GET", "/api/v1/namespaces/default/serviceaccounts/default")).status === 200;
+    }, 60_000, 200);
+  }
+
+  /** Controller-manager, then API server, then etcd (the reverse stops floods of reconnect warnings). */
+  async stop(): Promise<void> {
+    for (const proc of [...this.procs].reverse()) await proc.stop(10_000);
+  }
+
+  tails(lines = 15): string {
+    return this.procs.map((p) => `--- ${p.name} (tail) ---\n${p.tail(lines)}`).join("\n");
+  }
+}
