@@ -56,9 +56,13 @@ function readManifest(dir: string): EngineManifest {
   return manifest;
 }
 
-/** Every file of ours that decides what gets built (the embedded copies are derived, not inputs). */
+/**
+ * Every file of ours that decides what gets built (the embedded copies are derived, not inputs),
+ * including the modules of ours its go.mod replaces by a local path (e.g. ../standin).
+ */
 function inputFiles(dir: string): string[] {
   const files: string[] = [];
+  const localModules = [...readFileSync(path.join(dir, "go.mod"), "utf8").matchAll(/=>\s*(\.{1,2}\/\S+)/g)].map((m) => path.resolve(dir, m[1]));
   const walk = (at: string) => {
     for (const entry of readdirSync(at, { withFileTypes: true })) {
       const full = path.join(at, entry.name);
@@ -67,7 +71,7 @@ function inputFiles(dir: string): string[] {
       } else if (/^(go\.mod|go\.sum|engine\.json)$|\.go$/.test(entry.name)) files.push(full);
     }
   };
-  walk(dir);
+  for (const root of [dir, ...localModules]) walk(root);
   return files.sort();
 }
 

@@ -6,7 +6,6 @@ require (
 	github.com/blang/semver v3.5.1+incompatible
 	github.com/hashicorp/consul/api v1.18.1
 	github.com/pulumi/pulumi/sdk/v3 v3.248.0
-	google.golang.org/grpc v1.80.0
 )
 
 require (
@@ -123,6 +122,7 @@ require (
 	golang.org/x/tools v0.44.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20260401024825-9d38bb4040a9 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260401024825-9d38bb4040a9 // indirect
+	google.golang.org/grpc v1.80.0 // indirect
 	google.golang.org/protobuf v1.36.11 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 	lukechampine.com/frand v1.4.2 // indirect
@@ -132,3 +132,8 @@ require (
 // clipboard package is compiled in through the SDK). Its other replace, golang.org/x/text =>
 // v0.3.8 (a downgrade), is not copied, as for the CLI in ../pulumi: the build does not need it.
 replace github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-20241001131231-d02d263e614e
+
+// Our own shared code for the stand-ins (serving, property helpers).
+require mogi.local/engines/standin v0.0.0
+
+replace mogi.local/engines/standin => ../standin

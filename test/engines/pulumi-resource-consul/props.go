@@ -4,43 +4,13 @@ package main
 
 import (
 	"encoding/json"
+	"mogi.local/engines/standin"
 	"sort"
 	"strconv"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/plugin"
 )
-
-// plain returns v without secret or output wrappers and without null object entries, recursively.
-// Unknown values stay unknown.
-func plain(v resource.PropertyValue) resource.PropertyValue {
-	switch {
-	case v.IsSecret():
-		return plain(v.SecretValue().Element)
-	case v.IsOutput():
-		o := v.OutputValue()
-		if !o.Known {
-			return resource.MakeComputed(resource.NewStringProperty(""))
-		}
-		return plain(o.Element)
-	case v.IsArray():
-		in := v.ArrayValue()
-		out := make([]resource.PropertyValue, len(in))
-		for i, e := range in {
-			out[i] = plain(e)
-		}
-		return resource.NewArrayProperty(out)
-	case v.IsObject():
-		out := resource.PropertyMap{}
-		for k, e := range v.ObjectValue() {
-			if e = plain(e); !e.IsNull() {
-				out[k] = e
-			}
-		}
-		return resource.NewObjectProperty(out)
-	}
-	return v
-}
 
 // get returns the plain value of key in m, or null.
 func get(m resource.PropertyMap, key string) resource.PropertyValue {
@@ -51,7 +21,7 @@ func get(m resource.PropertyMap, key string) resource.PropertyValue {
 	if !ok {
 		return resource.NewNullProperty()
 	}
-	return plain(v)
+	return standin.Plain(v)
 }
 
 // has reports whether m has a non-null value for key (known or not).
@@ -70,7 +40,7 @@ func secretAt(m resource.PropertyMap, key string) bool {
 
 // asString reads strings, and numbers or booleans as their text (config values may arrive either way).
 func asString(v resource.PropertyValue) string {
-	v = plain(v)
+	v = standin.Plain(v)
 	switch {
 	case v.IsString():
 		return v.StringValue()
@@ -95,7 +65,7 @@ func boolean(m resource.PropertyMap, key string) bool {
 }
 
 func number(v resource.PropertyValue) float64 {
-	v = plain(v)
+	v = standin.Plain(v)
 	if v.IsNumber() {
 		return v.NumberValue()
 	}
@@ -134,7 +104,7 @@ func unknown() resource.PropertyValue { return resource.MakeComputed(resource.Ne
 
 // isZero: what Terraform treats as "not set": null, "", false, 0, empty list or map.
 func isZero(v resource.PropertyValue) bool {
-	v = plain(v)
+	v = standin.Plain(v)
 	switch {
 	case v.IsNull():
 		return true
@@ -156,7 +126,7 @@ func equalValues(a, b resource.PropertyValue) bool {
 	if isZero(a) && isZero(b) {
 		return true
 	}
-	return plain(a).DeepEquals(plain(b))
+	return standin.Plain(a).DeepEquals(standin.Plain(b))
 }
 
 func sameSet(a, b []string) bool {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"mogi.local/engines/standin"
 	"regexp"
 
 	"github.com/blang/semver"
@@ -86,40 +87,12 @@ func (p *randomProvider) Check(_ context.Context, req plugin.CheckRequest) (plug
 	return plugin.CheckResponse{Properties: news}, nil
 }
 
-// plain drops secret and output wrappers, so that a keeper turning secret is not a change.
-func plain(v resource.PropertyValue) resource.PropertyValue {
-	switch {
-	case v.IsSecret():
-		return plain(v.SecretValue().Element)
-	case v.IsOutput():
-		if o := v.OutputValue(); o.Known {
-			return plain(o.Element)
-		}
-		return resource.MakeComputed(resource.NewStringProperty(""))
-	case v.IsArray():
-		out := make([]resource.PropertyValue, len(v.ArrayValue()))
-		for i, e := range v.ArrayValue() {
-			out[i] = plain(e)
-		}
-		return resource.NewArrayProperty(out)
-	case v.IsObject():
-		out := resource.PropertyMap{}
-		for k, e := range v.ObjectValue() {
-			if e = plain(e); !e.IsNull() {
-				out[k] = e
-			}
-		}
-		return resource.NewObjectProperty(out)
-	}
-	return v
-}
-
 func keepers(m resource.PropertyMap) resource.PropertyValue {
 	v, ok := m["keepers"]
 	if !ok {
 		return resource.NewObjectProperty(resource.PropertyMap{})
 	}
-	if v = plain(v); v.IsNull() {
+	if v = standin.Plain(v); v.IsNull() {
 		return resource.NewObjectProperty(resource.PropertyMap{})
 	}
 	return v
