@@ -5,8 +5,11 @@ module.exports = {
   testMatch: ["**/*.test.ts"],
   testPathIgnorePatterns: ["/node_modules/", "/test/integration/", "/test/e2e/"],
   transform: {
-    "^.+\\.ts$": ["@swc/jest", { jsc: { parser: { syntax: "typescript" }, target: "es2022" }, module: { type: "commonjs" } }],
+    "^.+\\.(ts|js)$": ["@swc/jest", { jsc: { parser: { syntax: "typescript" }, target: "es2022" }, module: { type: "commonjs" } }],
   },
+  // @kubernetes/client-node (used by `npm run status`) ships ESM only, which jest on Node 20 cannot
+  // require: compile it to CommonJS like our own code. Everything else in node_modules is left alone.
+  transformIgnorePatterns: ["/node_modules/(?!(@kubernetes/client-node|openid-client|oauth4webapi|jose)/)"],
   testTimeout: 20000,
   // Jest defaults to cores - 1 workers (1 on the 2-core CI machine); several suites mostly wait on
   // child processes, so two workers cut the wall time by a third (npm test: ~10 s -> ~7 s).

@@ -120,7 +120,7 @@ export interface SingletonWorkloadArgs {
 }
 
 /** Environment the component sets for the wrapper and Mogi; `env` may not override it. */
-export const RESERVED_ENV: readonly string[] = [...Object.values(LockWrapperEnv), "CONSUL_HTTP_TOKEN", "MOGI_CONSUL_CONFIG_PREFIX"];
+export const RESERVED_ENV: readonly string[] = [...Object.values(LockWrapperEnv), "CONSUL_HTTP_TOKEN", "MOGI_CONSUL_CONFIG_PREFIX", "MOGI_LOCK_KEY"];
 
 /** Paths inside the pod. */
 const MOUNT = {
@@ -281,6 +281,9 @@ export class SingletonWorkload extends pulumi.ComponentResource {
       });
     }
     if (consul.configPrefix !== undefined) env.push({ name: "MOGI_CONSUL_CONFIG_PREFIX", value: consul.configPrefix });
+    // Where Mogi reads its fencing token: the lock key's ModifyIndex while its own session holds it
+    // (README, "Fencing"). `consul lock` tells its child only CONSUL_LOCK_HELD, not the key.
+    env.push({ name: "MOGI_LOCK_KEY", value: lockKey(consul.lockPrefix) });
     for (const [key, value] of Object.entries(args.env ?? {}).sort(([a], [b]) => a.localeCompare(b))) env.push({ name: key, value });
 
     const connectInject = args.connectInject ?? true;

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as consul from "@pulumi/consul";
 import { aclRulesJson, lockAclRules } from "../components/consulAcl";
 import { ConsulAccess, ConsulAccessArgs } from "../components/consulAccess";
+import { lockKey } from "../components/lockWrapper";
 import { SingletonWorkload } from "../components/singletonWorkload";
 import { consulProvider, podConsulAddr } from "../infra/consulConnection";
 import { findResource, inputsOf, isSecret, record, Recording } from "./support/recording";
@@ -68,6 +69,19 @@ describe("ACL rules", () => {
   ];
   test.each(refused)("refuses %s", (_label, lockPrefix, configPrefix, message) => {
     expect(() => lockAclRules({ lockPrefix, configPrefix })).toThrow(message);
+  });
+
+  test("Mogi's fencing reads are granted: the lock key (with MOGI_LOCK_KEY) and its session's info", () => {
+    const rules = lockAclRules({ lockPrefix: "service/mogi/lock", configPrefix: "service/mogi/config" });
+    // Consul picks the longest matching prefix rule; write includes read.
+    const grants = (ruleSet: Record<string, { policy: string }>, resource: string, access: "read" | "write") => {
+      const match = Object.keys(ruleSet).filter((prefix) => resource.startsWith(prefix)).sort((a, b) => b.length - a.length)[0];
+      const policy = match === undefined ? "deny" : ruleSet[match].policy;
+      return access === "read" ? policy === "read" || policy === "write" : policy === "write";
+    };
+    expect(grants(rules.key_prefix, lockKey("service/mogi/lock"), "read")).toBe(true); // GET /v1/kv/<prefix>/.lock
+    expect(grants(rules.session_prefix, "consul-server-1", "read")).toBe(true); // GET /v1/session/info/<id>, any node
+    expect(grants(rules.key_prefix, "service/other/lock/.lock", "read")).toBe(false);
   });
 
   test("sibling prefixes that only share leading characters are not an overlap", () => {

@@ -168,6 +168,8 @@ describe("SingletonWorkload", () => {
     expect(envOf("CONSUL_HTTP_ADDR").value).toBe("http://consul-server.consul.svc:8500");
     expect(envOf("CONSUL_LOCK_PREFIX").value).toBe("service/mogi/lock");
     expect(envOf("MOGI_CONSUL_CONFIG_PREFIX").value).toBe("service/mogi/config");
+    // Mogi reads its fencing token from the lock key (README, "Fencing").
+    expect(envOf("MOGI_LOCK_KEY").value).toBe("service/mogi/lock/.lock");
     // While Consul is unreachable the wrapper waits and retries this often, instead of exiting into
     // the kubelet's restart back-off.
     expect(SCRIPT_ON_DISK).toContain("CONSUL_RETRY_SECONDS");

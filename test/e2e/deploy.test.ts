@@ -11,11 +11,11 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, appendFileS
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { engine } from "../engines/paths";
-import { FailoverCluster, Measurement, minMedianMax, SCENARIOS } from "../support/failover";
+import { FailoverCluster, Measurement, minMedianMax, ScenarioHooks, SCENARIOS } from "../support/failover";
 import { LocalCluster } from "./support/cluster";
 import { ConsulServer } from "./support/consulServer";
 import { KubeApi } from "./support/kubeApi";
-import { MogiWatch } from "./support/mogiWatch";
+import { fencingTokens, MogiWatch } from "./support/mogiWatch";
 import { stopAll, waitFor } from "./support/processes";
 import { ProjectCopy } from "./support/project";
 import { writeResults } from "./support/results";
@@ -255,11 +255,45 @@ describe("the driver's expected failures, with the real CLI: one line, exit 1, n
   });
 });
 
-describe("failover through Kubernetes itself, never two Mogis at once", () => {
-  const measure = async (scenario: (c: FailoverCluster, s: MogiWatch) => Promise<Measurement>) => {
+/** `npm run status -- --stack e2e --json` in the project, as an operator runs it (the management token, read-only use). */
+async function status(): Promise<{ code: number; report: any }> {
+  const run = await project.run(["run", "--silent", "status", "--", "--stack", STACK, "--json"], { CONSUL_HTTP_TOKEN: consul.managementToken });
+  expect(run.output).not.toContain(consul.managementToken);
+  const report = JSON.parse(run.output.trim().split("\n").pop() as string);
+  expect(report.exitCode).toBe(run.code);
+  statusRuns.push({ verdict: report.verdict, holder: report.holder, failing: (report.checks ?? []).filter((c: any) => !c.ok).map((c: any) => c.check) });
+  return { code: run.code, report };
+}
+const statusRuns: { verdict: string; holder: string | null; failing: string[] }[] = [];
+
+/** Waits until status says healthy with this holder (readiness follows Mogi within a probe period). */
+async function expectHealthy(holder: string | undefined): Promise<void> {
+  await waitFor(`status to report healthy with holder ${holder}`, async () => {
+    const { code, report } = await status();
+    return code === 0 && report.verdict === "healthy" && report.holder === holder;
+  }, 60_000, 500);
+}
+
+describe("failover through Kubernetes itself, never two Mogis at once, status right at each step", () => {
+  // While nobody can hold the lock: status must say degraded (1), and why.
+  const duringOutage = async (scenario: string, before: string) => {
+    const { code, report } = await status();
+    expect({ scenario, code, verdict: report.verdict }).toEqual({ scenario, code: 1, verdict: "degraded" });
+    const failing = (report.checks as any[]).filter((c) => !c.ok);
+    if (scenario.startsWith("node lost")) {
+      expect(failing.find((c) => c.check === "holder-pod")?.message).toContain(`named after pod ${before}, which no longer exists`);
+    } else {
+      expect(failing.map((c) => c.check)).toEqual(expect.arrayContaining([expect.stringMatching(/^(lock-held|holder-pod|holder-ready)$/)]));
+    }
+  };
+  const measure = async (scenario: (c: FailoverCluster, s: MogiWatch, hooks: ScenarioHooks) => Promise<Measurement>) => {
     for (let i = 0; i < RUNS; i++) {
-      const { scenario: name, ms } = await scenario(target, watch);
+      await expectHealthy(await target.holderPod());
+      const { scenario: name, ms } = await scenario(target, watch, { duringOutage });
       (failovers[name] ??= []).push(ms);
+      const after = await target.holderPod();
+      expect(after).toBeDefined();
+      await expectHealthy(after);
     }
     expect(watch.maxConcurrent).toBe(1);
   };
@@ -280,6 +314,16 @@ describe("failover through Kubernetes itself, never two Mogis at once", () => {
 
   test("node lost: SIGKILL, pod force-deleted; taken over after TTL and lock-delay", () => measure(SCENARIOS.nodeLost), 15 * 60_000);
   test("Consul server restarted while Mogi runs", () => measure(SCENARIOS.consulRestarted), 15 * 60_000);
+});
+
+describe("fencing, through every hand-over Kubernetes made", () => {
+  test("each new holder's token (the lock key's ModifyIndex, read the documented way) is greater than all earlier ones", () => {
+    const tokens = [...fencingTokens(watch.events()).values()].flat();
+    expect(tokens.length).toBeGreaterThanOrEqual(4 * RUNS);
+    const notIncreasing = tokens.filter((t, i) => i > 0 && t.token <= Math.max(...tokens.slice(0, i).map((e) => e.token)));
+    expect(notIncreasing).toEqual([]);
+    console.log(`status runs: ${statusRuns.length} (${statusRuns.filter((r) => r.verdict === "healthy").length} healthy); fencing tokens in order: ${tokens.map((t) => t.token).join(" < ")}`);
+  });
 });
 
 describe("destroy", () => {

@@ -18,7 +18,7 @@ import { engine } from "../engines/paths";
 import { ConsulServer } from "./support/consulServer";
 import { LocalPod } from "./support/localPod";
 import { minMedianMax } from "../support/failover";
-import { MogiWatch } from "./support/mogiWatch";
+import { fencingTokens, MogiWatch } from "./support/mogiWatch";
 import { freePort, Proc, stopAll, waitFor } from "./support/processes";
 import { renderForTest, TestRender, testConfig } from "./support/renderedStack";
 import { writeResults } from "./support/results";
@@ -173,11 +173,15 @@ describe("exclusion and hand-over, never two Mogis at once", () => {
     fleet.push(pod);
     return pod;
   };
-  /** The pod whose Mogi runs now, once exactly one runs and Consul's lock is held by that pod's session. */
+  /**
+   * The pod whose Mogi runs now, once exactly one runs, Consul's lock is held by that pod's session,
+   * and its Mogi has obtained its fencing token (it is at work).
+   */
   async function currentHolder(): Promise<{ name: string; main: Proc }> {
-    const running = await waitFor("exactly one Mogi running, in the pod holding the lock", async () => {
+    const running = await waitFor("exactly one Mogi running, in the pod holding the lock, with its token", async () => {
       const now = watch.sample();
-      return now.length === 1 && (await holderPod()) === now[0].pod ? now[0] : undefined;
+      if (now.length !== 1 || (await holderPod()) !== now[0].pod) return undefined;
+      return watch.events().some((e) => e.event === "token" && e.pid === now[0].pid) ? now[0] : undefined;
     }, 60_000, 20);
     return fleet.find((p) => p.name === running.pod) as { name: string; main: Proc };
   }
@@ -201,6 +205,7 @@ describe("exclusion and hand-over, never two Mogis at once", () => {
       expect((await holder.main.exited).code).toBe(0);
       start(); // keep three competing
     }
+    await currentHolder();
     record("graceful (SIGTERM, 3 wrappers)", handovers, "SIGTERM to the holder's consul lock → next Mogi start");
     expect(watch.maxConcurrent).toBe(1);
   }));
@@ -217,6 +222,7 @@ describe("exclusion and hand-over, never two Mogis at once", () => {
       takeovers.push(next.t - killed);
       start();
     }
+    await currentHolder();
     record("hard loss (SIGKILL, 2 wrappers)", takeovers, "SIGKILL of consul lock and Mogi → next Mogi start (bound: 2×TTL + lock-delay + retry = 50 s)");
     expect(watch.maxConcurrent).toBe(1);
     for (const t of takeovers) expect(t).toBeLessThanOrEqual(60_000);
@@ -239,11 +245,38 @@ describe("exclusion and hand-over, never two Mogis at once", () => {
       takeovers.push(next.t - destroyed);
       start();
     }
+    await currentHolder();
     record("lost lock: Mogi stopped", stops, "session destroyed → the holder's Mogi stopped (bound: monitor retries + 5 s grace)");
     record("lost lock: taken over", takeovers, "session destroyed → the other wrapper's Mogi start (lock-delay 15 s)");
     expect(watch.maxConcurrent).toBe(1);
     for (const t of stops) expect(t).toBeLessThanOrEqual(10_000);
   }), 10 * 60_000);
+});
+
+describe("fencing: a token Mogi can trust", () => {
+  test("graceful with nobody waiting: the key is deleted, so LockIndex starts again at 1, while ModifyIndex still grows", () => withLogs(async () => {
+    const first = startPod(render, token, images);
+    const firstToken = await waitFor("the first Mogi's token", () => watch.events().find((e) => e.event === "token" && e.pod === first.name), 30_000);
+    first.main.signal("SIGTERM");
+    await first.main.exited;
+    // consul lock's cleanup (api.Lock.Destroy) removes the key when nobody else holds it.
+    await waitFor("the lock key to be deleted", async () => (await consul.api("GET", `/v1/kv/${lockKey(lockPrefix)}`)).status === 404, 10_000);
+    const second = startPod(render, token, images);
+    const secondToken = await waitFor("the next Mogi's token", () => watch.events().find((e) => e.event === "token" && e.pod === second.name), 30_000);
+    expect(secondToken.lockIndex).toBe(1);
+    expect(Number(secondToken.lockIndex)).toBeLessThanOrEqual(Number(firstToken.lockIndex)); // LockIndex would refuse the legitimate holder
+    expect(Number(secondToken.fencingToken)).toBeGreaterThan(Number(firstToken.fencingToken)); // ModifyIndex does not
+    await second.main.stop(10_000);
+    await waitFor("the lock to be free", async () => (await holderPod()) === undefined, 30_000);
+  }));
+
+  test("across every hand-over above (graceful with and without a waiter, hard loss, lost lock), each new holder's token is greater than all earlier ones", () => {
+    const tokens = fencingTokens(watch.events()).get(consul.url) ?? [];
+    expect(tokens.length).toBeGreaterThanOrEqual(3 * RUNS);
+    const notIncreasing = tokens.filter((t, i) => i > 0 && t.token <= Math.max(...tokens.slice(0, i).map((e) => e.token)));
+    expect(notIncreasing).toEqual([]);
+    console.log(`fencing tokens (ModifyIndex) of ${tokens.length} holders, in order: ${tokens.map((t) => t.token).join(" < ")}; their LockIndex: ${tokens.map((t) => t.lockIndex).join(", ")}`);
+  });
 });
 
 describe("Consul unavailable when the pod starts", () => {

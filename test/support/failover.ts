@@ -27,6 +27,12 @@ export interface MogiSampler {
   readonly maxConcurrent: number;
 }
 
+/** Optional checks an environment runs while a scenario's hand-over is still under way. */
+export interface ScenarioHooks {
+  /** Right after the disruption, while nobody can hold the lock yet (hard loss, Consul restart). */
+  duringOutage?: (scenario: string, holderBefore: string) => Promise<void>;
+}
+
 export interface Measurement {
   scenario: string;
   /** Milliseconds without an active Mogi (or until the new one ran), per the scenario's definition. */
@@ -78,10 +84,11 @@ export const SCENARIOS = {
   },
 
   /** Node lost: nothing is released; the lock moves after the session's TTL and the lock-delay. */
-  async nodeLost(cluster: FailoverCluster, sampler: MogiSampler): Promise<Measurement> {
+  async nodeLost(cluster: FailoverCluster, sampler: MogiSampler, hooks: ScenarioHooks = {}): Promise<Measurement> {
     const before = await currentHolder(cluster, sampler);
     const t0 = Date.now();
     await cluster.loseNode(before);
+    await hooks.duringOutage?.("node lost (hard)", before);
     const ms = await sampler.until(another(before), 3 * MINUTE, t0);
     return { scenario: "node lost (hard)", ms };
   },
@@ -91,8 +98,8 @@ export const SCENARIOS = {
    * Mogi is stopped and the lock is taken again after the lock-delay. Measured: the time without
    * any Mogi (0 if the session survived).
    */
-  async consulRestarted(cluster: FailoverCluster, sampler: MogiSampler): Promise<Measurement> {
-    await currentHolder(cluster, sampler);
+  async consulRestarted(cluster: FailoverCluster, sampler: MogiSampler, hooks: ScenarioHooks = {}): Promise<Measurement> {
+    const before = await currentHolder(cluster, sampler);
     const t0 = Date.now();
     await cluster.restartConsulServers();
     let stoppedAt: number | undefined;
@@ -101,6 +108,7 @@ export const SCENARIOS = {
     } catch {
       return { scenario: "Consul servers restarted", ms: 0 }; // Mogi kept running
     }
+    await hooks.duringOutage?.("Consul servers restarted", before);
     const back = await sampler.until((running) => running.length === 1, 3 * MINUTE, t0);
     return { scenario: "Consul servers restarted", ms: t0 + back - stoppedAt };
   },

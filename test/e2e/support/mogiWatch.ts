@@ -8,7 +8,8 @@ import type { MogiSampler } from "../../support/failover";
 import { sleep } from "./processes";
 
 export interface MogiEvent {
-  event: "start" | "stop";
+  /** start, stop; token (its fencing token), token-refused (the key's session was not its own), token-error. */
+  event: "start" | "stop" | "token" | "token-refused" | "token-error";
   pod: string;
   pid: number;
   ppid?: number;
@@ -95,15 +96,37 @@ export class MogiWatch implements MogiSampler {
     }
   }
 
-  /** Waits until the Mogi with this PID is no longer running; returns when that was noticed. */
+  /** Waits until the Mogi with this PID is no longer running; returns when it recorded its stop (or was seen gone). */
   async stopOf(pid: number, timeoutMs: number): Promise<number> {
     const deadline = Date.now() + timeoutMs;
+    const stopRecord = () => this.events().find((e) => e.event === "stop" && e.pid === pid);
     for (;;) {
-      const stop = this.events().find((e) => e.event === "stop" && e.pid === pid);
+      const stop = stopRecord();
       if (stop) return stop.t;
-      if (!processRunning(pid)) return Date.now();
+      // Gone: it may have recorded its stop just before exiting (read again), or been killed.
+      if (!processRunning(pid)) return stopRecord()?.t ?? Date.now();
       if (Date.now() > deadline) throw new Error(`Mogi ${pid} still running after ${timeoutMs / 1000} s`);
       await sleep(20);
     }
   }
+}
+
+/**
+ * The fencing tokens the Mogis obtained, per Consul (a token only orders holders of one Consul),
+ * in the order they were obtained; throws if a Mogi ran without getting one, or was refused one.
+ */
+export function fencingTokens(events: MogiEvent[]): Map<string, { pod: string; token: number; lockIndex: number }[]> {
+  const problems = events.filter((e) => e.event === "token-refused" || e.event === "token-error");
+  if (problems.length) throw new Error(`Mogis without a fencing token: ${JSON.stringify(problems)}`);
+  const tokens = events.filter((e) => e.event === "token");
+  const started = events.filter((e) => e.event === "start").map((e) => e.pid);
+  const missing = started.filter((pid) => !tokens.some((t) => t.pid === pid));
+  if (missing.length) throw new Error(`Mogis (pids ${missing.join(", ")}) ran without obtaining a fencing token`);
+  const byConsul = new Map<string, { pod: string; token: number; lockIndex: number }[]>();
+  for (const t of [...tokens].sort((a, b) => a.t - b.t)) {
+    const list = byConsul.get(String(t.consul)) ?? [];
+    list.push({ pod: t.pod, token: Number(t.fencingToken), lockIndex: Number(t.lockIndex) });
+    byConsul.set(String(t.consul), list);
+  }
+  return byConsul;
 }

@@ -83,9 +83,14 @@ export class ProjectCopy {
 
   /** `npm run deploy -- <args>` in the copy, as a user runs it. */
   deploy(args: string[]): Promise<DeployRun> {
+    return this.run(["run", "--silent", "deploy", "--", ...args]);
+  }
+
+  /** `npm <args>` in the copy, with extra environment. */
+  run(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<DeployRun> {
     const started = Date.now();
     return new Promise((resolve, reject) => {
-      const child = spawn("npm", ["run", "--silent", "deploy", "--", ...args], { cwd: this.dir, env: this.env, stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn("npm", args, { cwd: this.dir, env: { ...this.env, ...extraEnv }, stdio: ["ignore", "pipe", "pipe"] });
       let output = "";
       child.stdout.on("data", (d) => (output += d));
       child.stderr.on("data", (d) => (output += d));

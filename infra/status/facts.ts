@@ -1,0 +1,132 @@
+/**
+ * What `npm run status` observes, read-only: the lock key and its session in Consul, the
+ * Deployment's pods in Kubernetes (official client, @kubernetes/client-node).
+ */
+import { readFileSync } from "node:fs";
+import { lockKey } from "../../components/lockWrapper";
+import { withDefaultPort } from "../consulConnection";
+import type { Settings } from "../config";
+import { ConsulEndpoint, consulGet } from "./consulHttp";
+
+export interface LockFacts {
+  key: string;
+  /** False when the key is absent: `consul lock` deletes it on release when nobody waits. */
+  present: boolean;
+  session?: string;
+  lockIndex?: number;
+  modifyIndex?: number;
+}
+
+export interface SessionFacts {
+  id: string;
+  /** The wrapper names the session after its pod (`-name=$POD_NAME`). */
+  name: string;
+  node: string;
+  ttl: string;
+  lockDelaySeconds: number;
+}
+
+export interface PodFacts {
+  name: string;
+  phase: string;
+  ready: boolean;
+  /** When the Ready condition last changed (for the holder: since when it serves). */
+  readySince?: string;
+  node?: string;
+  createdAt?: string;
+  terminating: boolean;
+}
+
+export interface Facts {
+  stack: string;
+  namespace: string;
+  deploymentName: string;
+  observedAt: number;
+  lock: LockFacts;
+  session?: SessionFacts;
+  /** Undefined when the Deployment does not exist. */
+  deployment?: { replicas?: number; readyReplicas?: number };
+  pods: PodFacts[];
+}
+
+/** Kubernetes could not be asked. */
+export class KubernetesUnreachable extends Error {}
+
+/** Where and as whom the status reads Consul: the stack's address, scheme and CA, CONSUL_HTTP_TOKEN. */
+export function consulEndpoint(settings: Settings, env: NodeJS.ProcessEnv): ConsulEndpoint {
+  const caFile = env.CONSUL_CA_FILE;
+  return {
+    address: withDefaultPort(settings.consul.address, settings.consul.scheme),
+    scheme: settings.consul.scheme,
+    ca: settings.consul.providerCa ?? (caFile ? readFileSync(caFile, "utf8") : undefined),
+    token: env.CONSUL_HTTP_TOKEN || undefined,
+  };
+}
+
+export async function consulFacts(endpoint: ConsulEndpoint, lockPrefix: string): Promise<Pick<Facts, "lock" | "session">> {
+  const key = lockKey(lockPrefix);
+  const kv = await consulGet<{ Session?: string; LockIndex: number; ModifyIndex: number }[]>(endpoint, `/v1/kv/${key}`);
+  const entry = kv.status === 200 ? kv.body?.[0] : undefined;
+  const lock: LockFacts = { key, present: entry !== undefined, session: entry?.Session, lockIndex: entry?.LockIndex, modifyIndex: entry?.ModifyIndex };
+  if (!lock.session) return { lock };
+  const info = await consulGet<{ ID: string; Name: string; Node: string; TTL: string; LockDelay: number }[] | null>(endpoint, `/v1/session/info/${lock.session}`);
+  const found = info.body?.[0];
+  // A session can vanish between the two reads; the key then is no longer held either.
+  if (!found) return { lock };
+  return { lock, session: { id: found.ID, name: found.Name, node: found.Node, ttl: found.TTL, lockDelaySeconds: found.LockDelay / 1e9 } };
+}
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+export async function kubernetesFacts(settings: Settings): Promise<Pick<Facts, "deployment" | "pods">> {
+  // Loaded on first use: the official client is large, and usage errors should not wait for it.
+  const k8s = await import("@kubernetes/client-node");
+  const kc = new k8s.KubeConfig();
+  const kubeconfig = settings.kubernetes.kubeconfig;
+  try {
+    if (kubeconfig === undefined) kc.loadFromDefault();
+    else if (/\n/.test(kubeconfig)) kc.loadFromString(kubeconfig);
+    else kc.loadFromFile(kubeconfig);
+    if (settings.kubernetes.context) kc.setCurrentContext(settings.kubernetes.context);
+  } catch (error) {
+    throw new KubernetesUnreachable(`cannot load the kubeconfig${kubeconfig ? ` ${kubeconfig}` : ""}: ${(error as Error).message}`);
+  }
+  const server = kc.getCurrentCluster()?.server ?? "(no cluster in the kubeconfig)";
+  const apps = kc.makeApiClient(k8s.AppsV1Api);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const namespace = settings.namespace;
+  const unreachable = (error: unknown) => {
+    const code = (error as { code?: number }).code;
+    const message = typeof code === "number" ? `HTTP ${code}` : String((error as Error).message ?? error).split("\n")[0];
+    return new KubernetesUnreachable(`Kubernetes at ${server} could not be read: ${message}`);
+  };
+  let deployment: any;
+  try {
+    deployment = await apps.readNamespacedDeployment({ name: settings.name, namespace });
+  } catch (error) {
+    if ((error as { code?: number }).code === 404) return { deployment: undefined, pods: [] };
+    throw unreachable(error);
+  }
+  const labelSelector = Object.entries<string>(deployment.spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(",");
+  let pods: any;
+  try {
+    pods = await core.listNamespacedPod({ namespace, labelSelector });
+  } catch (error) {
+    throw unreachable(error);
+  }
+  const asText = (t: unknown) => (t instanceof Date ? t.toISOString() : t === undefined || t === null ? undefined : String(t));
+  return {
+    deployment: { replicas: deployment.spec?.replicas, readyReplicas: deployment.status?.readyReplicas },
+    pods: (pods.items as any[]).map((p) => {
+      const ready = (p.status?.conditions ?? []).find((c: any) => c.type === "Ready");
+      return {
+        name: p.metadata.name,
+        phase: p.status?.phase ?? "Unknown",
+        ready: ready?.status === "True",
+        readySince: asText(ready?.lastTransitionTime),
+        node: p.spec?.nodeName,
+        createdAt: asText(p.metadata?.creationTimestamp),
+        terminating: p.metadata?.deletionTimestamp !== undefined && p.metadata?.deletionTimestamp !== null,
+      };
+    }),
+  };
+}

@@ -1,0 +1,227 @@
+/**
+ * `npm run status` against local HTTP servers that answer like the Kubernetes and Consul APIs
+ * (the real official client talks to them), one per verdict; and the verdict rules on their own.
+ */
+import { createServer, IncomingMessage, Server, ServerResponse } from "node:http";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { main } from "../infra/status/main";
+import type { Facts, PodFacts } from "../infra/status/facts";
+import { assess, updateFirstSeen } from "../infra/status/verdict";
+
+const TOKEN = "status-test-token-never-printed";
+const NAMESPACE = "mogi-prod";
+const LOCK_KEY = "service/mogi/lock/.lock";
+const SELECTOR = { "app.kubernetes.io/name": "mogi", "app.kubernetes.io/instance": "mogi" };
+
+interface World {
+  /** The lock key's Session, or no key at all. */
+  lock?: { session?: string };
+  /** Sessions by ID: the name the wrapper gives them is the pod's. */
+  sessions: Record<string, string>;
+  pods: { name: string; ready: boolean; terminating?: boolean }[];
+}
+
+let world: World;
+let kubernetes: Server;
+let consul: Server;
+let dir: string;
+const requests: string[] = [];
+
+function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Server> {
+  return new Promise((resolve) => {
+    const server = createServer(handler);
+    server.listen(0, "127.0.0.1", () => resolve(server));
+  });
+}
+const port = (server: Server) => (server.address() as { port: number }).port;
+const json = (res: ServerResponse, status: number, body: unknown) => {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify(body));
+};
+
+function pod(p: World["pods"][number]) {
+  return {
+    metadata: { name: p.name, namespace: NAMESPACE, labels: SELECTOR, creationTimestamp: "2026-11-25T10:00:00Z", ...(p.terminating ? { deletionTimestamp: "2026-11-25T11:00:00Z" } : {}) },
+    spec: { nodeName: "worker-1" },
+    status: { phase: "Running", conditions: [{ type: "Ready", status: p.ready ? "True" : "False", lastTransitionTime: "2026-11-25T10:00:05Z" }] },
+  };
+}
+
+beforeAll(async () => {
+  kubernetes = await listen((req, res) => {
+    requests.push(`k8s ${req.url}`);
+    const url = new URL(req.url ?? "/", "http://x");
+    if (url.pathname === `/apis/apps/v1/namespaces/${NAMESPACE}/deployments/mogi`) {
+      json(res, 200, { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "mogi", namespace: NAMESPACE }, spec: { replicas: 1, selector: { matchLabels: SELECTOR } }, status: { readyReplicas: 1 } });
+    } else if (url.pathname === `/api/v1/namespaces/${NAMESPACE}/pods` && url.searchParams.get("labelSelector") === "app.kubernetes.io/name=mogi,app.kubernetes.io/instance=mogi") {
+      json(res, 200, { apiVersion: "v1", kind: "PodList", metadata: {}, items: world.pods.map(pod) });
+    } else {
+      json(res, 404, { kind: "Status", code: 404, message: "not found" });
+    }
+  });
+  consul = await listen((req, res) => {
+    requests.push(`consul ${req.url}`);
+    if (req.headers["x-consul-token"] !== TOKEN) return json(res, 403, "Permission denied");
+    if (req.url === `/v1/kv/${LOCK_KEY}`) {
+      return world.lock ? json(res, 200, [{ Key: LOCK_KEY, Session: world.lock.session, LockIndex: 3, ModifyIndex: 1234 }]) : json(res, 404, "");
+    }
+    const session = /^\/v1\/session\/info\/(.+)$/.exec(req.url ?? "")?.[1];
+    if (session) return json(res, 200, world.sessions[session] ? [{ ID: session, Name: world.sessions[session], Node: "consul-server-1", TTL: "15s", LockDelay: 15e9 }] : null);
+    json(res, 404, "");
+  });
+  dir = mkdtempSync(path.join(tmpdir(), "mogi-status-"));
+  mkdirSync(path.join(dir, "stacks"));
+  writeFileSync(path.join(dir, "kubeconfig"), [
+    "apiVersion: v1", "kind: Config",
+    // Plain HTTP for the fake API server: the client allows it only with TLS verification off.
+    `clusters: [{name: c, cluster: {server: "http://127.0.0.1:${port(kubernetes)}", insecure-skip-tls-verify: true}}]`,
+    "users: [{name: u, user: {token: k8s-token}}]",
+    "contexts: [{name: prod, context: {cluster: c, user: u}}]",
+    "current-context: prod", "",
+  ].join("\n"));
+  const stack = (consulPort: number, kubeconfig = path.join(dir, "kubeconfig")) => [
+    "config:",
+    `  mogi:namespace: ${NAMESPACE}`,
+    "  mogi:image: quay.io/example/mogi:1.4.2",
+    '  mogi:command: ["/usr/local/bin/mogi"]',
+    `  mogi:kubernetes: { kubeconfig: ${kubeconfig}, context: prod }`,
+    `  mogi:consul: { address: "127.0.0.1:${consulPort}", scheme: http }`,
+    "  mogi:consulToken: { secure: v1:abc }", "",
+  ].join("\n");
+  writeFileSync(path.join(dir, "stacks", "Pulumi.prod.yaml"), stack(port(consul)));
+  writeFileSync(path.join(dir, "stacks", "Pulumi.consul-down.yaml"), stack(1));
+  writeFileSync(path.join(dir, "stacks", "Pulumi.k8s-down.yaml"), stack(port(consul), path.join(dir, "kubeconfig-down")));
+  writeFileSync(path.join(dir, "kubeconfig-down"), "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"http://127.0.0.1:1\", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: prod, context: {cluster: c, user: u}}]\ncurrent-context: prod\n");
+});
+
+afterAll(() => {
+  kubernetes.close();
+  consul.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function status(...argv: string[]): Promise<{ code: number; output: string }> {
+  const lines: string[] = [];
+  const code = await main(argv, { env: { CONSUL_HTTP_TOKEN: TOKEN }, stacksDir: path.join(dir, "stacks"), out: (text) => lines.push(text) });
+  const output = lines.join("\n");
+  expect(output).not.toContain(TOKEN);
+  return { code, output };
+}
+
+describe("npm run status, against Kubernetes and Consul APIs", () => {
+  test("healthy: one holder, its pod Ready, no other Ready → 0, the holder named", async () => {
+    world = { lock: { session: "5e55-a" }, sessions: { "5e55-a": "mogi-7d9c-aaaaa" }, pods: [{ name: "mogi-7d9c-aaaaa", ready: true }] };
+    const { code, output } = await status("--stack", "prod");
+    expect(code).toBe(0);
+    expect(output).toMatch(/^mogi-7d9c-aaaaa\s+Running\s+yes\s+worker-1\s+\S+\s+holds the lock$/m);
+    expect(output).toContain(`${LOCK_KEY} held by session 5e55-a "mogi-7d9c-aaaaa" on node consul-server-1 (TTL 15s, lock-delay 15 s; LockIndex 3, ModifyIndex 1234)`);
+    expect(output).toContain("holder mogi-7d9c-aaaaa is Ready since 2026-11-25T10:00:05");
+    expect(output.split("\n").pop()).toBe("verdict: healthy (active: mogi-7d9c-aaaaa)");
+  });
+
+  test("no holder → 1", async () => {
+    world = { sessions: {}, pods: [{ name: "mogi-7d9c-bbbbb", ready: false }] };
+    const { code, output } = await status("--stack", "prod");
+    expect(code).toBe(1);
+    expect(output).toContain(`!!  lock-held     nobody holds ${LOCK_KEY}: the key is absent (released with nobody waiting, or never taken)`);
+    expect(output).toMatch(/verdict: DEGRADED$/);
+  });
+
+  test("the session is named after a pod that no longer exists (hard-loss window) → 1, with when a new holder is due", async () => {
+    world = { lock: { session: "dead-1" }, sessions: { "dead-1": "mogi-7d9c-gone0" }, pods: [{ name: "mogi-7d9c-ccccc", ready: false }] };
+    const { code, output } = await status("--stack", "prod");
+    expect(code).toBe(1);
+    expect(output).toContain("the lock's session is named after pod mogi-7d9c-gone0, which no longer exists: a hard loss");
+    expect(output).toContain("expect a new holder within about 50 s of the loss");
+  });
+
+  test("the holder's pod is not Ready → 1", async () => {
+    world = { lock: { session: "s" }, sessions: { s: "mogi-7d9c-ddddd" }, pods: [{ name: "mogi-7d9c-ddddd", ready: false }] };
+    const { code, output } = await status("--stack", "prod");
+    expect(code).toBe(1);
+    expect(output).toContain("holder mogi-7d9c-ddddd is not Ready");
+  });
+
+  test("two Ready pods → 1, said loudly", async () => {
+    world = { lock: { session: "s" }, sessions: { s: "mogi-7d9c-eeeee" }, pods: [{ name: "mogi-7d9c-eeeee", ready: true }, { name: "mogi-7d9c-fffff", ready: true }] };
+    const { code, output } = await status("--stack", "prod");
+    expect(code).toBe(1);
+    expect(output).toContain("MORE THAN ONE POD IS READY (mogi-7d9c-eeeee, mogi-7d9c-fffff): this must never happen");
+  });
+
+  test("--json: one object with the verdict and one entry per check", async () => {
+    world = { lock: { session: "s" }, sessions: { s: "mogi-7d9c-aaaaa" }, pods: [{ name: "mogi-7d9c-aaaaa", ready: true }] };
+    const { code, output } = await status("--stack", "prod", "--json");
+    const report = JSON.parse(output);
+    expect(code).toBe(0);
+    expect(report).toMatchObject({ stack: "prod", verdict: "healthy", exitCode: 0, holder: "mogi-7d9c-aaaaa", lock: { key: LOCK_KEY, present: true, session: "s", lockIndex: 3, modifyIndex: 1234 }, session: { name: "mogi-7d9c-aaaaa", ttl: "15s" } });
+    expect(report.checks.map((c: { check: string; ok: boolean }) => [c.check, c.ok])).toEqual([["deployment", true], ["lock-held", true], ["holder-pod", true], ["holder-ready", true], ["one-ready-pod", true]]);
+  });
+
+  test.each([
+    ["consul-down", /^status: Consul at http:\/\/127\.0\.0\.1:1 is unreachable: connect ECONNREFUSED 127\.0\.0\.1:1$/],
+    ["k8s-down", /^status: Kubernetes at http:\/\/127\.0\.0\.1:1 could not be read: /],
+  ])("%s: a system unreachable → 2, one line naming it", async (stack, line) => {
+    world = { sessions: {}, pods: [] };
+    const { code, output } = await status("--stack", stack);
+    expect(code).toBe(2);
+    expect(output).toMatch(line);
+    expect(output.split("\n")).toHaveLength(1);
+  });
+
+  test("a token Consul refuses → 2, saying so without printing it", async () => {
+    const lines: string[] = [];
+    const code = await main(["--stack", "prod"], { env: { CONSUL_HTTP_TOKEN: "wrong" }, stacksDir: path.join(dir, "stacks"), out: (t) => lines.push(t) });
+    expect(code).toBe(2);
+    expect(lines).toEqual([expect.stringMatching(/^status: Consul at http:\/\/127\.0\.0\.1:\d+ refused the token \(403\): set CONSUL_HTTP_TOKEN to a token that may read \/v1\/kv\/service\/mogi\/lock\/\.lock$/)]);
+  });
+
+  test.each([
+    [[], "status: --stack <name> is required"],
+    [["--stack", "nope"], 'status: unknown stack "nope"; known stacks: consul-down, k8s-down, prod'],
+    [["--stack", "prod", "--yaml"], 'status: unexpected argument "--yaml"'],
+  ])("usage %j → 2", async (argv, line) => {
+    const { code, output } = await status(...argv);
+    expect(code).toBe(2);
+    expect(output.split("\n")[0]).toBe(line);
+  });
+});
+
+describe("the verdict rules", () => {
+  const facts = (over: Partial<Facts> & { pods: PodFacts[] }): Facts => ({
+    stack: "s", namespace: "n", deploymentName: "mogi", observedAt: Date.parse("2026-11-25T12:00:00Z"),
+    lock: { key: LOCK_KEY, present: true, session: "s1", lockIndex: 1, modifyIndex: 10 },
+    session: { id: "s1", name: "p1", node: "n1", ttl: "15s", lockDelaySeconds: 15 },
+    deployment: { replicas: 1, readyReplicas: 1 }, ...over,
+  });
+  const ready = (name: string, extra: Partial<PodFacts> = {}): PodFacts => ({ name, phase: "Running", ready: true, terminating: false, ...extra });
+
+  test("a Ready pod that does not hold the lock is degraded, even when the holder is fine", () => {
+    const a = assess(facts({ pods: [ready("p1"), ready("p2")] }));
+    expect(a.verdict).toBe("degraded");
+    const stray = assess(facts({ pods: [ready("p1", { ready: false }), ready("p2")] }));
+    expect(stray.checks.find((c) => c.check === "one-ready-pod")?.message).toBe("pod p2 is Ready but does not hold the lock: it serves without the lock");
+  });
+
+  test("a terminating holder means a hand-over is under way", () => {
+    const a = assess(facts({ pods: [ready("p1", { terminating: true })] }));
+    expect(a.checks.find((c) => c.check === "holder-ready")).toEqual({ check: "holder-ready", ok: false, message: "holder p1 is terminating: a hand-over is under way" });
+  });
+
+  test("a Deployment that is missing or not at one replica is degraded", () => {
+    expect(assess(facts({ deployment: undefined, pods: [ready("p1")] })).checks[0].message).toBe("Deployment mogi does not exist in namespace n: is the stack deployed?");
+    expect(assess(facts({ deployment: { replicas: 2 }, pods: [ready("p1")] })).verdict).toBe("degraded");
+  });
+
+  test("--watch says for how long a problem lasts, and when a lost holder's lock comes free", () => {
+    const lost = facts({ session: { id: "s1", name: "gone", node: "n1", ttl: "15s", lockDelaySeconds: 15 }, pods: [ready("p2", { ready: false })] });
+    const first = assess(lost);
+    const seen = updateFirstSeen({}, first, lost.observedAt);
+    const later = assess({ ...lost, observedAt: lost.observedAt + 12_000 }, seen);
+    const message = later.checks.find((c) => c.check === "holder-pod")?.message;
+    expect(message).toContain("expect a new holder by about 12:00:50 UTC (for 12 s)");
+    expect(updateFirstSeen(seen, assess(facts({ pods: [ready("p1")] })), lost.observedAt + 60_000)).toEqual({});
+  });
+});
