@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { z } from "zod";
 import { labelKeyProblem, labelValueProblem, nameProblem } from "../components/naming";
 import { kvPrefixProblem, prefixOverlapProblem } from "../components/consulKv";
-import { DEFAULT_CONSUL_IMAGE, DEFAULT_HEALTH_PATH, DEFAULT_PORT, MIN_TERMINATION_GRACE_SECONDS, RESERVED_ENV } from "../components/singletonWorkload";
+import { DEFAULT_CONSUL_IMAGE, DEFAULT_HEALTH_PATH, DEFAULT_PORT, MIN_TERMINATION_GRACE_SECONDS, RESERVED_ENV } from "../components/singletonWorkloadArgs";
 
 /** `pulumi config` namespace of this project's settings (the project name). */
 export const CONFIG_NAMESPACE = "mogi";

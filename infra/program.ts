@@ -5,7 +5,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { ConsulAccess } from "../components/consulAccess";
-import { READINESS_PERIOD_SECONDS, SingletonWorkload } from "../components/singletonWorkload";
+import { SingletonWorkload } from "../components/singletonWorkload";
+import { READINESS_PERIOD_SECONDS } from "../components/singletonWorkloadArgs";
 import { CONFIG_NAMESPACE, ConfigError, parseSettings, SECRET_SETTINGS, Settings } from "./config";
 import { consulProvider, podConsulAddr } from "./consulConnection";
 import { failoverBudget } from "./failoverBudget";

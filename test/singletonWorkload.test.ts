@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
-import { DEFAULT_CONSUL_IMAGE, SingletonWorkload, SingletonWorkloadArgs } from "../components/singletonWorkload";
+import { SingletonWorkload, SingletonWorkloadArgs } from "../components/singletonWorkload";
+import { DEFAULT_CONSUL_IMAGE } from "../components/singletonWorkloadArgs";
 import { findResource, inputsOf, isSecret, kubernetesObjects, record } from "./support/recording";
 
 // The ConfigMap content is read through this getter so that one test can change the script.

@@ -1,0 +1,155 @@
+/**
+ * The pod a SingletonWorkload's Deployment runs: Mogi's container under the lock wrapper, the
+ * files the wrapper needs mounted where it expects them, the environment it reads, the consul-k8s
+ * annotations, probes and security context. Every choice here is one the lock's guarantees
+ * assume (FACTS.md); the component declares the objects this pod refers to.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as k8s from "@pulumi/kubernetes";
+import { CONSUL_RETRY_SECONDS, consulAddrPort, LOCK_WRAPPER_FILE, LockWrapperEnv, lockKey } from "./lockWrapper";
+import {
+  CONSUL_ANNOTATION_PREFIX, CONSUL_BINARY_IN_IMAGE, DEFAULT_CONSUL_IMAGE, DEFAULT_HEALTH_PATH, DEFAULT_PORT, DEFAULT_RESOURCES,
+  INIT_RESOURCES, MIN_TERMINATION_GRACE_SECONDS, READINESS_PERIOD_SECONDS, SingletonWorkloadArgs,
+} from "./singletonWorkloadArgs";
+
+type Input<T> = pulumi.Input<T>;
+type Volume = k8s.types.input.core.v1.Volume;
+type VolumeMount = k8s.types.input.core.v1.VolumeMount;
+type EnvVar = k8s.types.input.core.v1.EnvVar;
+type Container = k8s.types.input.core.v1.Container;
+
+/** Paths inside the pod. */
+const MOUNT = {
+  wrapper: "/opt/consul-lock",
+  consulBin: "/opt/consul-bin",
+  token: "/var/run/secrets/consul",
+  ca: "/etc/consul-ca",
+} as const;
+/** Key of the token in its Secret; of the CA in the ConfigMap the component declares for PEM text. */
+export const TOKEN_KEY = "token";
+export const CA_FILE = "ca.pem";
+/** ConfigMap volumes default to 0644, which is not executable (FACTS.md); 0555 is read+execute for any UID. */
+const EXECUTABLE_MODE = 0o555;
+/** Comma-separated outbound ports the sidecar does not intercept (consul-k8s, annotations_and_labels.go). */
+export const TPROXY_EXCLUDE_OUTBOUND_PORTS = `${CONSUL_ANNOTATION_PREFIX}transparent-proxy-exclude-outbound-ports`;
+
+/** The objects the pod refers to by name, declared by the component. */
+export interface PodObjects {
+  serviceAccountName: Input<string>;
+  /** ConfigMap holding the wrapper script. */
+  wrapperConfigMap: Input<string>;
+  /** Secret holding the Consul token under TOKEN_KEY. */
+  tokenSecret: Input<string>;
+  /** Where Consul's CA is, for https. */
+  ca?: { kind: "ConfigMap" | "Secret"; name: Input<string>; key: string };
+}
+
+/** The restricted Pod Security profile, as OpenShift's restricted-v2 also requires (FACTS.md). */
+function restrictedSecurityContext(readOnlyRootFilesystem: boolean): k8s.types.input.core.v1.SecurityContext {
+  return {
+    runAsNonRoot: true,
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ["ALL"] },
+    seccompProfile: { type: "RuntimeDefault" },
+    readOnlyRootFilesystem,
+  };
+}
+
+/** consul-k8s registration, on the pod (its webhook sees pods/CREATE only). */
+function consulAnnotations(args: SingletonWorkloadArgs): Record<string, string> {
+  const connectInject = args.connectInject ?? true;
+  const annotations: Record<string, string> = { [`${CONSUL_ANNOTATION_PREFIX}connect-inject`]: String(connectInject) };
+  if (!connectInject) return annotations;
+  annotations[`${CONSUL_ANNOTATION_PREFIX}connect-service`] = args.name;
+  annotations[`${CONSUL_ANNOTATION_PREFIX}connect-service-port`] = String(args.port ?? DEFAULT_PORT);
+  // consul-k8s turns transparent proxy on by default: without this, `consul lock`'s traffic to
+  // the servers goes through the Envoy sidecar, which may not listen yet when the lock is
+  // requested and may be gone before it is released on SIGTERM (FACTS.md, "Real clusters").
+  annotations[TPROXY_EXCLUDE_OUTBOUND_PORTS] = consulAddrPort(args.consul.httpAddr) as string; // validated by the component
+  if (args.serviceTags?.length) annotations[`${CONSUL_ANNOTATION_PREFIX}service-tags`] = args.serviceTags.join(",");
+  for (const [key, value] of Object.entries(args.serviceMeta ?? {})) annotations[`${CONSUL_ANNOTATION_PREFIX}service-meta-${key}`] = value;
+  return annotations;
+}
+
+/** The Deployment's pod template, with the component's labels. */
+export function singletonPodTemplate(args: SingletonWorkloadArgs, labels: Record<string, string>, objects: PodObjects): k8s.types.input.core.v1.PodTemplateSpec {
+  const consul = args.consul;
+  const port = args.port ?? DEFAULT_PORT;
+  const volumes: Volume[] = [
+    { name: "lock-wrapper", configMap: { name: objects.wrapperConfigMap, defaultMode: EXECUTABLE_MODE } },
+    { name: "consul-token", secret: { secretName: objects.tokenSecret } },
+  ];
+  const mounts: VolumeMount[] = [
+    { name: "lock-wrapper", mountPath: MOUNT.wrapper, readOnly: true },
+    { name: "consul-token", mountPath: MOUNT.token, readOnly: true },
+  ];
+  const env: EnvVar[] = [
+    { name: LockWrapperEnv.podName, valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+    { name: LockWrapperEnv.httpAddr, value: consul.httpAddr },
+    { name: LockWrapperEnv.tokenFile, value: `${MOUNT.token}/${TOKEN_KEY}` },
+    { name: LockWrapperEnv.lockPrefix, value: consul.lockPrefix },
+    { name: LockWrapperEnv.retrySeconds, value: String(CONSUL_RETRY_SECONDS) },
+  ];
+
+  if (objects.ca) {
+    const items = [{ key: objects.ca.key, path: CA_FILE }];
+    volumes.push(objects.ca.kind === "ConfigMap"
+      ? { name: "consul-ca", configMap: { name: objects.ca.name, items } }
+      : { name: "consul-ca", secret: { secretName: objects.ca.name, items } });
+    mounts.push({ name: "consul-ca", mountPath: MOUNT.ca, readOnly: true });
+    env.push({ name: LockWrapperEnv.caCert, value: `${MOUNT.ca}/${CA_FILE}` });
+  }
+
+  const binary = consul.binary ?? { image: DEFAULT_CONSUL_IMAGE };
+  const initContainers: Container[] = [];
+  if (binary !== "app-image") {
+    volumes.push({ name: "consul-bin", emptyDir: { sizeLimit: "256Mi" } });
+    mounts.push({ name: "consul-bin", mountPath: MOUNT.consulBin, readOnly: true });
+    env.push({ name: LockWrapperEnv.binDir, value: MOUNT.consulBin });
+    initContainers.push({
+      name: "install-consul",
+      image: binary.image,
+      command: ["cp", CONSUL_BINARY_IN_IMAGE, `${MOUNT.consulBin}/consul`],
+      volumeMounts: [{ name: "consul-bin", mountPath: MOUNT.consulBin }],
+      securityContext: restrictedSecurityContext(true),
+      resources: INIT_RESOURCES,
+    });
+  }
+  if (consul.configPrefix !== undefined) env.push({ name: "MOGI_CONSUL_CONFIG_PREFIX", value: consul.configPrefix });
+  // Where Mogi reads its fencing token: the lock key's ModifyIndex while its own session holds it
+  // (README, "Fencing"). `consul lock` tells its child only CONSUL_LOCK_HELD, not the key.
+  env.push({ name: "MOGI_LOCK_KEY", value: lockKey(consul.lockPrefix) });
+  for (const [key, value] of Object.entries(args.env ?? {}).sort(([a], [b]) => a.localeCompare(b))) env.push({ name: key, value });
+
+  return {
+    metadata: { labels: { ...args.podLabels, ...labels }, annotations: { ...args.podAnnotations, ...consulAnnotations(args) } },
+    spec: {
+      serviceAccountName: objects.serviceAccountName,
+      terminationGracePeriodSeconds: args.terminationGracePeriodSeconds ?? MIN_TERMINATION_GRACE_SECONDS,
+      securityContext: { runAsNonRoot: true, runAsUser: args.runAsUser, seccompProfile: { type: "RuntimeDefault" } },
+      initContainers,
+      containers: [
+        {
+          name: args.name,
+          image: args.image,
+          // The wrapper execs `consul lock`, which runs Mogi's command as its child.
+          command: [`${MOUNT.wrapper}/${LOCK_WRAPPER_FILE}`],
+          args: args.command,
+          env,
+          ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
+          // Only the lock holder runs Mogi, so only it is ready: the Service and Consul
+          // route to it alone. No liveness probe: it would restart a pod waiting for the lock.
+          readinessProbe: {
+            httpGet: { path: args.healthPath ?? DEFAULT_HEALTH_PATH, port: "http" },
+            periodSeconds: READINESS_PERIOD_SECONDS,
+            failureThreshold: 3,
+          },
+          volumeMounts: mounts,
+          securityContext: restrictedSecurityContext(false),
+          resources: args.resources ?? DEFAULT_RESOURCES,
+        },
+      ],
+      volumes,
+    },
+  };
+}
