@@ -62,7 +62,8 @@ function readManifest(dir: string): EngineManifest {
  */
 function inputFiles(dir: string): string[] {
   const files: string[] = [];
-  const localModules = [...readFileSync(path.join(dir, "go.mod"), "utf8").matchAll(/=>\s*(\.{1,2}\/\S+)/g)].map((m) => path.resolve(dir, m[1]));
+  const goMod = readFileSync(path.join(dir, "go.mod"), "utf8").replace(/\/\/.*$/gm, ""); // comments may quote upstream's replaces
+  const localModules = [...goMod.matchAll(/=>\s*(\.{1,2}\/\S+)/g)].map((m) => path.resolve(dir, m[1]));
   const walk = (at: string) => {
     for (const entry of readdirSync(at, { withFileTypes: true })) {
       const full = path.join(at, entry.name);
