@@ -7,135 +7,44 @@
  * destroy, the Automation API driver), and the singleton where it matters: Kubernetes itself
  * starting a replacement pod while the old one terminates. Measures into test/e2e/results/.
  */
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, appendFileSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { appendFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { engine } from "../engines/paths";
 import { FailoverCluster, Measurement, minMedianMax, ScenarioHooks, SCENARIOS } from "../support/failover";
-import { LocalCluster } from "./support/cluster";
-import { ConsulServer } from "./support/consulServer";
-import { KubeApi } from "./support/kubeApi";
+import { configPrefix, DeployEnvironment, lockKey, lockPrefix, NAMESPACE, STACK } from "./support/deployEnvironment";
 import { fencingTokens, MogiWatch } from "./support/mogiWatch";
-import { stopAll, waitFor } from "./support/processes";
+import { waitFor } from "./support/processes";
 import { ProjectCopy } from "./support/project";
 import { writeResults } from "./support/results";
-import { TcpService } from "./support/tcpService";
-import { TestKubelet } from "./support/testKubelet";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 const RUNS = 3;
-const STACK = "e2e";
-const NAMESPACE = "mogi-e2e";
-const TEST_IMAGE = "mogi-test:e2e";
-const TEST_MOGI = path.join(__dirname, "fixtures", "test-mogi.js");
-
-const work = mkdtempSync(path.join(tmpdir(), "mogi-e2e-deploy-"));
-const events = path.join(work, "mogi-events.jsonl");
-const watch = new MogiWatch(events);
-const cluster = new LocalCluster(path.join(work, "cluster"));
-/** Three Consul servers, as the Helm chart runs them, behind a stand-in for its Service. */
-let consuls: ConsulServer[];
-let consul: ConsulServer;
-let consulService: TcpService;
-let api: KubeApi;
-let kubelet: TestKubelet;
-let project: ProjectCopy;
+const env = new DeployEnvironment();
+const { work, watch, target } = env;
 const durations: Record<string, number> = {};
 const failovers: Record<string, number[]> = {};
-let consulVersion = "";
-
-const lockPrefix = "service/mogi-e2e/lock";
-const configPrefix = "service/mogi-e2e/config";
-const lockKey = `${lockPrefix}/.lock`;
-
-function stackConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    "mogi:environment": "development",
-    "mogi:namespace": NAMESPACE,
-    "mogi:image": TEST_IMAGE,
-    "mogi:command": [process.execPath, TEST_MOGI],
-    "mogi:pdb": "allow-drain",
-    "mogi:kubernetes": { kubeconfig: cluster.kubeconfig },
-    "mogi:consul": { address: consulService.address, scheme: "http", datacenter: "dc1", inClusterHost: consulService.address, lockPrefix, configPrefix, kv: { "log-level": "debug", "feature/dry-run": "true" } },
-    ...overrides,
-  };
-}
+const stackConfig = (overrides: Record<string, unknown> = {}) => env.stackConfig(overrides);
+const ns = (p = "") => env.ns(p);
 
 /** Runs `npm run deploy -- …`, keeps its output in the work dir, and fails with its tail if the exit code differs. */
 async function deploy(label: string, args: string[], expectedCode = 0) {
-  const run = await project.deploy(args);
+  const run = await env.project.deploy(args);
   appendFileSync(path.join(work, "deploy-output.log"), `\n===== ${label}: npm run deploy -- ${args.join(" ")} (exit ${run.code}, ${run.ms} ms)\n${run.output}`);
-  if (run.code !== expectedCode) throw new Error(`${label}: exit ${run.code}, expected ${expectedCode}:\n${run.output.split("\n").slice(-40).join("\n")}\n${cluster.tails(8)}\n--- test kubelet errors ---\n${kubelet.errors.slice(-5).join("\n")}`);
+  if (run.code !== expectedCode) throw new Error(`${label}: exit ${run.code}, expected ${expectedCode}:\n${run.output.split("\n").slice(-40).join("\n")}\n${env.cluster.tails(8)}\n--- test kubelet errors ---\n${env.kubelet.errors.slice(-5).join("\n")}`);
   durations[label] = run.ms;
   return run;
 }
 
-/** A server that is up (one may be restarting). */
-const liveConsul = () => consuls.find((c) => c.running) as ConsulServer;
-const ns = (p = "") => `/api/v1/namespaces/${NAMESPACE}${p}`;
-
-/** How the shared scenarios act on this cluster: the API server, the test kubelet, the local Consul. */
-const target: FailoverCluster = {
-  holderPod: async () => (await liveConsul().lockHolder(lockKey))?.name,
-  deletePod: async (pod) => void (await api.call("DELETE", ns(`/pods/${pod}`))),
-  evictPod: async (pod) => (await api.request("POST", ns(`/pods/${pod}/eviction`), { apiVersion: "policy/v1", kind: "Eviction", metadata: { name: pod, namespace: NAMESPACE } })).status,
-  loseNode: async (pod) => {
-    kubelet.lose(pod);
-    // The node controller, after the node's lease expires, would delete it with grace 0.
-    await api.call("DELETE", ns(`/pods/${pod}`), { apiVersion: "v1", kind: "DeleteOptions", gracePeriodSeconds: 0 });
-  },
-  // The server whose node the holder's session is bound to: the one whose restart matters.
-  restartConsulServers: async () => {
-    const held = (await liveConsul().call("GET", `/v1/kv/${lockKey}`)) as { Session: string }[];
-    const [session] = (await liveConsul().call("GET", `/v1/session/info/${held[0].Session}`)) as { Node: string }[];
-    const server = consuls.find((c) => c.nodeName === session.Node);
-    if (!server) throw new Error(`the holder's session is bound to ${session.Node}, not to a server`);
-    // Down as long as a StatefulSet pod's restart takes for its peers to notice: until another
-    // server reports its serfHealth critical.
-    await server.stop();
-    const peer = consuls.find((c) => c !== server) as ConsulServer;
-    await waitFor(`${server.nodeName}'s serfHealth to turn critical`, async () => {
-      const checks = (await peer.call("GET", `/v1/health/node/${server.nodeName}`)) as { CheckID: string; Status: string }[];
-      return checks.some((c) => c.CheckID === "serfHealth" && c.Status === "critical");
-    }, 60_000, 200);
-    await server.start();
-  },
-};
-
-beforeAll(async () => {
-  consuls = await ConsulServer.cluster(path.join(work, "consul"), 3);
-  consul = consuls[0];
-  consulService = new TcpService(() => consuls.filter((c) => c.running).map((c) => c.httpPort));
-  await consulService.start();
-  consulVersion = ((await consul.api("GET", "/v1/agent/self")).body as any).Config.Version;
-  await cluster.start();
-  api = new KubeApi(cluster.server, cluster.pki);
-  const consulImage = path.join(work, "image-consul");
-  mkdirSync(path.join(consulImage, "bin"), { recursive: true });
-  symlinkSync(engine("consul"), path.join(consulImage, "bin", "consul"));
-  kubelet = new TestKubelet(api, { nodeName: "e2e-node", dir: path.join(work, "kubelet"), images: { "hashicorp/consul:1.21.3": consulImage, [TEST_IMAGE]: "/" }, extraEnv: { MOGI_EVENTS: events } });
-  await kubelet.start();
-  project = new ProjectCopy(work, "project");
-  project.writeStackConfig(STACK, stackConfig());
-  await project.pulumi(["stack", "init", STACK, "--secrets-provider", "passphrase"]);
-  // The management token as the stack's secret setting, as a user stores it.
-  await project.pulumi(["config", "set", "--secret", "--stack", STACK, "mogi:consulToken", consul.managementToken]);
-  watch.start();
-}, 10 * 60_000);
+beforeAll(() => env.start(), 10 * 60_000);
 
 afterAll(async () => {
-  await watch.stop();
-  await kubelet?.stop();
-  await consulService?.stop();
-  await stopAll();
-  await cluster.stop();
+  await env.stop();
   const summary = Object.fromEntries(Object.entries(failovers).map(([scenario, runs]) => [scenario, { runs, ...minMedianMax(runs), maxConcurrent: watch.maxConcurrent }]));
   if (Object.keys(durations).length) {
-    writeResults("deploy.json", { consul: consulVersion, durationsMs: durations });
+    writeResults("deploy.json", { consul: env.consulVersion, durationsMs: durations });
     console.log(`deploy durations (ms):\n${Object.entries(durations).map(([k, v]) => `  ${k.padEnd(36)} ${String(v).padStart(7)}`).join("\n")}`);
   }
   if (Object.keys(failovers).length) {
-    writeResults("failover.json", { consul: consulVersion, sampleIntervalMs: 50, samples: watch.samples, scenarios: summary });
+    writeResults("failover.json", { consul: env.consulVersion, sampleIntervalMs: 50, samples: watch.samples, scenarios: summary });
     console.log(`failover through Kubernetes, hand-over in ms (${RUNS} runs):\n${Object.entries(summary).map(([k, s]) => `  ${k.padEnd(36)} min ${String(s.min).padStart(6)}  median ${String(s.median).padStart(6)}  max ${String(s.max).padStart(6)}  maxConcurrent ${s.maxConcurrent}`).join("\n")}`);
   }
   if (process.env.MOGI_E2E_KEEP) console.log(`kept ${work}`);
@@ -151,7 +60,7 @@ describe("through npm run deploy, with the real CLI, providers, API server and C
   });
 
   test("a stack the policy must stop (replicas: 2 through a transformation) exits 2 with the policy's message", async () => {
-    const bad = new ProjectCopy(work, "project-bad", project.env);
+    const bad = new ProjectCopy(work, "project-bad", env.project.env);
     writeFileSync(path.join(bad.dir, "infra", "index.ts"), [
       'import * as pulumi from "@pulumi/pulumi";',
       'import { mogiProgram } from "./program";',
@@ -172,27 +81,27 @@ describe("through npm run deploy, with the real CLI, providers, API server and C
     const run = await deploy("up (create)", ["up", "--stack", STACK, "--policy-pack"]);
     expect(run.output).toMatch(/up e2e \(development\): create \d+/);
     // The lock is held by the session named after the one pod running Mogi.
-    const holder = await waitFor("the lock holder", async () => (await consul.lockHolder(lockKey))?.name, 60_000);
+    const holder = await waitFor("the lock holder", async () => (await env.consul.lockHolder(lockKey))?.name, 60_000);
     expect(watch.sample().map((e) => e.pod)).toEqual([holder]);
-    const pod = await api.call("GET", ns(`/pods/${holder}`));
+    const pod = await env.api.call("GET", ns(`/pods/${holder}`));
     expect(pod.status.conditions.find((c: any) => c.type === "Ready").status).toBe("True");
     // ACL policy and token exist with the declared rules; KV holds the configured values.
-    const policy = (await consul.call("GET", `/v1/acl/policy/name/mogi-${STACK}-lock`)) as any;
+    const policy = (await env.consul.call("GET", `/v1/acl/policy/name/mogi-${STACK}-lock`)) as any;
     expect(JSON.parse(policy.Rules)).toEqual({ key_prefix: { [`${lockPrefix}/`]: { policy: "write" }, [`${configPrefix}/`]: { policy: "read" } }, session_prefix: { "": { policy: "write" } }, agent_prefix: { "": { policy: "read" } } });
-    const outputs = JSON.parse(await project.pulumi(["stack", "output", "--json", "--stack", STACK]));
-    const token = (await consul.call("GET", `/v1/acl/token/${outputs.tokenAccessorId}`)) as any;
+    const outputs = JSON.parse(await env.project.pulumi(["stack", "output", "--json", "--stack", STACK]));
+    const token = (await env.consul.call("GET", `/v1/acl/token/${outputs.tokenAccessorId}`)) as any;
     expect(token.Policies.map((p: any) => p.Name)).toEqual([`mogi-${STACK}-lock`]);
     for (const [key, value] of [["log-level", "debug"], ["feature/dry-run", "true"]]) {
-      const kv = (await consul.call("GET", `/v1/kv/${configPrefix}/${key}`)) as any[];
+      const kv = (await env.consul.call("GET", `/v1/kv/${configPrefix}/${key}`)) as any[];
       expect(Buffer.from(kv[0].Value, "base64").toString()).toBe(value);
     }
     // The Kubernetes Secret holds exactly the token's secret ID, which nothing printed.
     const secretName = pod.spec.volumes.find((v: any) => v.name === "consul-token").secret.secretName;
-    const secret = await api.call("GET", ns(`/secrets/${secretName}`));
+    const secret = await env.api.call("GET", ns(`/secrets/${secretName}`));
     expect(Buffer.from(secret.data.token, "base64").toString()).toBe(token.SecretID);
-    const printed = readFileSync(path.join(work, "deploy-output.log"), "utf8") + JSON.stringify(outputs) + readFileSync(path.join(project.dir, "stacks", `Pulumi.${STACK}.yaml`), "utf8");
+    const printed = readFileSync(path.join(work, "deploy-output.log"), "utf8") + JSON.stringify(outputs) + readFileSync(path.join(env.project.dir, "stacks", `Pulumi.${STACK}.yaml`), "utf8");
     expect(printed).not.toContain(token.SecretID);
-    expect(printed).not.toContain(consul.managementToken);
+    expect(printed).not.toContain(env.consul.managementToken);
     expect(outputs).toMatchObject({ namespace: NAMESPACE, deploymentName: "mogi", lockKey, consulPolicy: `mogi-${STACK}-lock` });
   });
 
@@ -204,16 +113,16 @@ describe("through npm run deploy, with the real CLI, providers, API server and C
   });
 
   test("a changed config key updates only that key", async () => {
-    project.writeStackConfig(STACK, stackConfig({ "mogi:consul": { ...(stackConfig()["mogi:consul"] as object), kv: { "log-level": "info", "feature/dry-run": "true" } } }));
+    env.project.writeStackConfig(STACK, stackConfig({ "mogi:consul": { ...(stackConfig()["mogi:consul"] as object), kv: { "log-level": "info", "feature/dry-run": "true" } } }));
     const run = await deploy("up (one key changed)", ["up", "--stack", STACK]);
     expect(run.output).toMatch(/up e2e \(development\): same \d+, update 1$/m);
-    const kv = (await consul.call("GET", `/v1/kv/${configPrefix}/log-level`)) as any[];
+    const kv = (await env.consul.call("GET", `/v1/kv/${configPrefix}/log-level`)) as any[];
     expect(Buffer.from(kv[0].Value, "base64").toString()).toBe("info");
   });
 
   test("a changed wrapper script rolls the pod (new ConfigMap) with a graceful hand-over", async () => {
     const before = await target.holderPod();
-    appendFileSync(path.join(project.dir, "components", "scripts", "consul-lock-wrapper.sh"), "# e2e: a change to the script\n");
+    appendFileSync(path.join(env.project.dir, "components", "scripts", "consul-lock-wrapper.sh"), "# e2e: a change to the script\n");
     const t0 = Date.now();
     const run = await deploy("up (wrapper changed)", ["up", "--stack", STACK]);
     expect(run.output).toMatch(/replace 1/);
@@ -221,8 +130,8 @@ describe("through npm run deploy, with the real CLI, providers, API server and C
       const now = await target.holderPod();
       return now && now !== before && watch.sample().map((e) => e.pod).join() === now ? now : undefined;
     }, 120_000);
-    const pod = await api.call("GET", ns(`/pods/${holder}`));
-    const cm = await api.call("GET", ns(`/configmaps/${pod.spec.volumes.find((v: any) => v.name === "lock-wrapper").configMap.name}`));
+    const pod = await env.api.call("GET", ns(`/pods/${holder}`));
+    const cm = await env.api.call("GET", ns(`/configmaps/${pod.spec.volumes.find((v: any) => v.name === "lock-wrapper").configMap.name}`));
     expect(cm.data["consul-lock-wrapper.sh"]).toContain("# e2e: a change to the script");
     durations["rollout after wrapper change (to new holder)"] = Date.now() - t0;
     expect(watch.maxConcurrent).toBe(1);
@@ -234,19 +143,20 @@ describe("the driver's expected failures, with the real CLI: one line, exit 1, n
   const oneLine = (output: string) => expect(output).not.toMatch(/\n\s+at /);
 
   test("a stack the backend does not have: preview refuses, lists the stacks it has, creates nothing", async () => {
-    project.writeStackConfig("ghost", stackConfig());
-    const run = await project.deploy(["preview", "--stack", "ghost"]);
+    env.project.writeStackConfig("ghost", stackConfig());
+    const run = await env.project.deploy(["preview", "--stack", "ghost"]);
     expect(run.code).toBe(1);
     expect(lastLine(run.output)).toBe('preview ghost failed: stack "ghost" does not exist in this backend; stacks in this backend: e2e, e2e-bad; `npm run deploy -- up --stack ghost` creates it');
     oneLine(run.output);
-    expect(await project.pulumi(["stack", "ls"])).not.toContain("ghost");
+    expect(await env.project.pulumi(["stack", "ls"])).not.toContain("ghost");
   });
 
   test.each([
     ["not logged in", { PULUMI_BACKEND_URL: undefined, PULUMI_ACCESS_TOKEN: undefined }, "preview e2e failed: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions"],
     ["backend unreachable", { PULUMI_BACKEND_URL: "file:///nonexistent/mogi-state" }, "preview e2e failed: unable to open bucket file:///nonexistent/mogi-state"],
-  ])("%s", async (_label, env, line) => {
-    const elsewhere = new ProjectCopy(work, `project-${_label.replace(/\s+/g, "-")}`, { ...project.env, PULUMI_HOME: path.join(work, `home-${_label.replace(/\s+/g, "-")}`), ...env });
+  ])("%s", async (label, variables, line) => {
+    const slug = label.replace(/\s+/g, "-");
+    const elsewhere = new ProjectCopy(work, `project-${slug}`, { ...env.project.env, PULUMI_HOME: path.join(work, `home-${slug}`), ...variables });
     elsewhere.writeStackConfig(STACK, stackConfig());
     const run = await elsewhere.deploy(["preview", "--stack", STACK]);
     expect(run.code).toBe(1);
@@ -257,8 +167,8 @@ describe("the driver's expected failures, with the real CLI: one line, exit 1, n
 
 /** `npm run status -- --stack e2e --json` in the project, as an operator runs it (the management token, read-only use). */
 async function status(): Promise<{ code: number; report: any }> {
-  const run = await project.run(["run", "--silent", "status", "--", "--stack", STACK, "--json"], { CONSUL_HTTP_TOKEN: consul.managementToken });
-  expect(run.output).not.toContain(consul.managementToken);
+  const run = await env.project.run(["run", "--silent", "status", "--", "--stack", STACK, "--json"], { CONSUL_HTTP_TOKEN: env.consul.managementToken });
+  expect(run.output).not.toContain(env.consul.managementToken);
   const report = JSON.parse(run.output.trim().split("\n").pop() as string);
   expect(report.exitCode).toBe(run.code);
   statusRuns.push({ verdict: report.verdict, holder: report.holder, failing: (report.checks ?? []).filter((c: any) => !c.ok).map((c: any) => c.check) });
@@ -302,13 +212,13 @@ describe("failover through Kubernetes itself, never two Mogis at once, status ri
   test("pod evicted through the eviction API (pdb: allow-drain)", () => measure(SCENARIOS.podEvicted));
 
   test("eviction refused (429) with pdb: block-voluntary-evictions", async () => {
-    project.writeStackConfig(STACK, stackConfig({ "mogi:pdb": "block-voluntary-evictions" }));
+    env.project.writeStackConfig(STACK, stackConfig({ "mogi:pdb": "block-voluntary-evictions" }));
     await deploy("up (pdb blocks evictions)", ["up", "--stack", STACK]);
-    await waitFor("the PDB to allow no disruption", async () => (await api.call("GET", `/apis/policy/v1/namespaces/${NAMESPACE}/poddisruptionbudgets/mogi`)).status?.disruptionsAllowed === 0 || undefined, 60_000);
+    await waitFor("the PDB to allow no disruption", async () => (await env.api.call("GET", `/apis/policy/v1/namespaces/${NAMESPACE}/poddisruptionbudgets/mogi`)).status?.disruptionsAllowed === 0 || undefined, 60_000);
     const holder = (await target.holderPod()) as string;
     expect(await target.evictPod(holder)).toBe(429);
     expect(await target.holderPod()).toBe(holder);
-    project.writeStackConfig(STACK, stackConfig());
+    env.project.writeStackConfig(STACK, stackConfig());
     await deploy("up (pdb back to allow-drain)", ["up", "--stack", STACK]);
   });
 
@@ -328,14 +238,14 @@ describe("fencing, through every hand-over Kubernetes made", () => {
 
 describe("destroy", () => {
   test("removes everything: no objects in the stack's namespace, no ACL policy, token or keys", async () => {
-    const outputs = JSON.parse(await project.pulumi(["stack", "output", "--json", "--stack", STACK]));
+    const outputs = JSON.parse(await env.project.pulumi(["stack", "output", "--json", "--stack", STACK]));
     await deploy("destroy", ["destroy", "--stack", STACK]);
-    await waitFor("the namespace to be gone", async () => (await api.request("GET", ns())).status === 404, 120_000);
-    const policies = (await consul.call("GET", "/v1/acl/policies")) as { Name: string }[];
+    await waitFor("the namespace to be gone", async () => (await env.api.request("GET", ns())).status === 404, 120_000);
+    const policies = (await env.consul.call("GET", "/v1/acl/policies")) as { Name: string }[];
     expect(policies.map((p) => p.Name)).not.toContain(`mogi-${STACK}-lock`);
-    const tokens = (await consul.call("GET", "/v1/acl/tokens")) as { AccessorID: string }[];
+    const tokens = (await env.consul.call("GET", "/v1/acl/tokens")) as { AccessorID: string }[];
     expect(tokens.map((t) => t.AccessorID)).not.toContain(outputs.tokenAccessorId);
-    expect((await consul.api("GET", `/v1/kv/${configPrefix}/?recurse`)).status).toBe(404);
+    expect((await env.consul.api("GET", `/v1/kv/${configPrefix}/?recurse`)).status).toBe(404);
     await waitFor("the pods' processes to end", () => watch.sample().length === 0, 60_000);
   });
 });

@@ -1,0 +1,123 @@
+/**
+ * The real-engine deploy suite's world, started once and always stopped: a control plane
+ * (support/cluster.ts), three Consul servers behind a stand-in Service, the test kubelet, a copy
+ * of the project with its e2e stack (the management token stored as its secret setting), and the
+ * watcher of the test Mogis. `target` is how the shared failover scenarios act on it.
+ */
+import { mkdirSync, mkdtempSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { engine } from "../../engines/paths";
+import type { FailoverCluster } from "../../support/failover";
+import { LocalCluster } from "./cluster";
+import { ConsulServer } from "./consulServer";
+import { KubeApi } from "./kubeApi";
+import { MogiWatch } from "./mogiWatch";
+import { stopAll, waitFor } from "./processes";
+import { ProjectCopy } from "./project";
+import { TcpService } from "./tcpService";
+import { TestKubelet } from "./testKubelet";
+
+export const STACK = "e2e";
+export const NAMESPACE = "mogi-e2e";
+const TEST_IMAGE = "mogi-test:e2e";
+const TEST_MOGI = path.join(__dirname, "..", "fixtures", "test-mogi.js");
+export const lockPrefix = "service/mogi-e2e/lock";
+export const configPrefix = "service/mogi-e2e/config";
+export const lockKey = `${lockPrefix}/.lock`;
+
+export class DeployEnvironment {
+  readonly work = mkdtempSync(path.join(tmpdir(), "mogi-e2e-deploy-"));
+  readonly watch = new MogiWatch(path.join(this.work, "mogi-events.jsonl"));
+  readonly cluster = new LocalCluster(path.join(this.work, "cluster"));
+  /** Three Consul servers, as the Helm chart runs them, behind a stand-in for its Service. */
+  consuls: ConsulServer[] = [];
+  consulService!: TcpService;
+  api!: KubeApi;
+  kubelet!: TestKubelet;
+  project!: ProjectCopy;
+  consulVersion = "";
+
+  /** The first server: the tests' own reads (the stack and the pods go through the Service). */
+  get consul(): ConsulServer {
+    return this.consuls[0];
+  }
+
+  /** A server that is up (one may be restarting). */
+  liveConsul(): ConsulServer {
+    return this.consuls.find((c) => c.running) as ConsulServer;
+  }
+
+  ns(p = ""): string {
+    return `/api/v1/namespaces/${NAMESPACE}${p}`;
+  }
+
+  stackConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+    return {
+      "mogi:environment": "development",
+      "mogi:namespace": NAMESPACE,
+      "mogi:image": TEST_IMAGE,
+      "mogi:command": [process.execPath, TEST_MOGI],
+      "mogi:pdb": "allow-drain",
+      "mogi:kubernetes": { kubeconfig: this.cluster.kubeconfig },
+      "mogi:consul": { address: this.consulService.address, scheme: "http", datacenter: "dc1", inClusterHost: this.consulService.address, lockPrefix, configPrefix, kv: { "log-level": "debug", "feature/dry-run": "true" } },
+      ...overrides,
+    };
+  }
+
+  async start(): Promise<void> {
+    this.consuls = await ConsulServer.cluster(path.join(this.work, "consul"), 3);
+    this.consulService = new TcpService(() => this.consuls.filter((c) => c.running).map((c) => c.httpPort));
+    await this.consulService.start();
+    this.consulVersion = ((await this.consul.api("GET", "/v1/agent/self")).body as { Config: { Version: string } }).Config.Version;
+    await this.cluster.start();
+    this.api = new KubeApi(this.cluster.server, this.cluster.pki);
+    const consulImage = path.join(this.work, "image-consul");
+    mkdirSync(path.join(consulImage, "bin"), { recursive: true });
+    symlinkSync(engine("consul"), path.join(consulImage, "bin", "consul"));
+    this.kubelet = new TestKubelet(this.api, { nodeName: "e2e-node", dir: path.join(this.work, "kubelet"), images: { "hashicorp/consul:1.21.3": consulImage, [TEST_IMAGE]: "/" }, extraEnv: { MOGI_EVENTS: this.watch.eventsFile } });
+    await this.kubelet.start();
+    this.project = new ProjectCopy(this.work, "project");
+    this.project.writeStackConfig(STACK, this.stackConfig());
+    await this.project.pulumi(["stack", "init", STACK, "--secrets-provider", "passphrase"]);
+    // The management token as the stack's secret setting, as a user stores it.
+    await this.project.pulumi(["config", "set", "--secret", "--stack", STACK, "mogi:consulToken", this.consul.managementToken]);
+    this.watch.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.watch.stop();
+    await this.kubelet?.stop();
+    await this.consulService?.stop();
+    await stopAll();
+    await this.cluster.stop();
+  }
+
+  /** How the shared scenarios act on this cluster: the API server, the test kubelet, the local Consul. */
+  readonly target: FailoverCluster = {
+    holderPod: async () => (await this.liveConsul().lockHolder(lockKey))?.name,
+    deletePod: async (pod) => void (await this.api.call("DELETE", this.ns(`/pods/${pod}`))),
+    evictPod: async (pod) => (await this.api.request("POST", this.ns(`/pods/${pod}/eviction`), { apiVersion: "policy/v1", kind: "Eviction", metadata: { name: pod, namespace: NAMESPACE } })).status,
+    loseNode: async (pod) => {
+      this.kubelet.lose(pod);
+      // The node controller, after the node's lease expires, would delete it with grace 0.
+      await this.api.call("DELETE", this.ns(`/pods/${pod}`), { apiVersion: "v1", kind: "DeleteOptions", gracePeriodSeconds: 0 });
+    },
+    // The server whose node the holder's session is bound to: the one whose restart matters.
+    restartConsulServers: async () => {
+      const held = (await this.liveConsul().call("GET", `/v1/kv/${lockKey}`)) as { Session: string }[];
+      const [session] = (await this.liveConsul().call("GET", `/v1/session/info/${held[0].Session}`)) as { Node: string }[];
+      const server = this.consuls.find((c) => c.nodeName === session.Node);
+      if (!server) throw new Error(`the holder's session is bound to ${session.Node}, not to a server`);
+      // Down as long as a StatefulSet pod's restart takes for its peers to notice: until another
+      // server reports its serfHealth critical.
+      await server.stop();
+      const peer = this.consuls.find((c) => c !== server) as ConsulServer;
+      await waitFor(`${server.nodeName}'s serfHealth to turn critical`, async () => {
+        const checks = (await peer.call("GET", `/v1/health/node/${server.nodeName}`)) as { CheckID: string; Status: string }[];
+        return checks.some((c) => c.CheckID === "serfHealth" && c.Status === "critical");
+      }, 60_000, 200);
+      await server.start();
+    },
+  };
+}
