@@ -302,3 +302,21 @@ export function parseSettings(raw: Record<string, unknown>, context: SettingsCon
 
 /** Settings that hold secrets: never in `parseSettings`' input, read with `getSecret`. */
 export const SECRET_SETTINGS = ["consulToken"] as const;
+
+/**
+ * A stack's settings from its configuration as Pulumi keeps it (`mogi:<key>` → text; other
+ * projects' keys ignored). Secret settings are left out, and any other setting stored as a secret
+ * is refused by name, without its value ever being read into a message: it would be used in
+ * plain text. Used by the program and by the tools that read stack files.
+ */
+export function parseStackConfig(config: Record<string, string>, isSecret: (key: string) => boolean, context: SettingsContext): Settings {
+  const prefix = `${CONFIG_NAMESPACE}:`;
+  const secretSettings = new Set<string>(SECRET_SETTINGS);
+  const own = Object.entries(config).filter(([key]) => key.startsWith(prefix));
+  const unexpectedSecrets = own.map(([key]) => key).filter((key) => isSecret(key) && !secretSettings.has(key.slice(prefix.length)));
+  if (unexpectedSecrets.length > 0) {
+    throw new ConfigError(unexpectedSecrets.map((key) => `${key}: is stored as a secret, but it is not a secret setting and would be used in plain text; only ${SECRET_SETTINGS.map((k) => prefix + k).join(", ")} may be secret`));
+  }
+  const raw = own.filter(([key]) => !secretSettings.has(key.slice(prefix.length))).map(([key, value]) => [key.slice(prefix.length), value]);
+  return parseSettings(Object.fromEntries(raw), context);
+}

@@ -16,6 +16,12 @@ export const WAITER_RETRY_SECONDS = 5;
 /** The kubelet's first restart delay after a container exits (it doubles up to 300 s, reset after 10 min running). */
 export const FIRST_RESTART_BACKOFF_SECONDS = 10;
 
+/**
+ * Hard loss (node lost, `consul lock` killed): nothing is released, the session is invalidated
+ * within 2 × TTL, then the lock-delay passes, then a waiter's retry takes the lock.
+ */
+export const HARD_LOSS_MAX_SECONDS = 2 * SESSION_TTL_SECONDS + LOCK_DELAY_SECONDS + WAITER_RETRY_SECONDS;
+
 export interface FailoverBudget {
   /** Pod deleted, drained or rolled out: the old holder stops Mogi and releases at once. */
   gracefulHandoverMaxSeconds: number;
@@ -42,12 +48,11 @@ export interface FailoverBudget {
  * Hard loss: 2 × TTL + lock-delay + one retry interval ≈ 50 s.
  */
 export function failoverBudget(readinessPeriodSeconds: number): FailoverBudget {
-  const hardLossMaxSeconds = 2 * SESSION_TTL_SECONDS + LOCK_DELAY_SECONDS + WAITER_RETRY_SECONDS;
   return {
     gracefulHandoverMaxSeconds: CHILD_GRACE_SECONDS,
-    hardLossMaxSeconds,
+    hardLossMaxSeconds: HARD_LOSS_MAX_SECONDS,
     consulServerRestartMaxSeconds: FIRST_RESTART_BACKOFF_SECONDS + LOCK_DELAY_SECONDS + WAITER_RETRY_SECONDS,
-    consulOutageRecoveryMaxSeconds: CONSUL_RETRY_SECONDS + hardLossMaxSeconds,
+    consulOutageRecoveryMaxSeconds: CONSUL_RETRY_SECONDS + HARD_LOSS_MAX_SECONDS,
     readinessPeriodSeconds,
   };
 }

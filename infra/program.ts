@@ -7,7 +7,7 @@ import * as k8s from "@pulumi/kubernetes";
 import { ConsulAccess } from "../components/consulAccess";
 import { SingletonWorkload } from "../components/singletonWorkload";
 import { READINESS_PERIOD_SECONDS } from "../components/singletonWorkloadArgs";
-import { CONFIG_NAMESPACE, ConfigError, parseSettings, SECRET_SETTINGS, Settings } from "./config";
+import { CONFIG_NAMESPACE, ConfigError, parseStackConfig, Settings } from "./config";
 import { consulProvider, podConsulAddr } from "./consulConnection";
 import { failoverBudget } from "./failoverBudget";
 import { PROJECT_DIR } from "./stacks";
@@ -18,26 +18,10 @@ import { PROJECT_DIR } from "./stacks";
 const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret?: (key: string) => boolean };
 if (typeof isConfigSecret !== "function") throw new Error("@pulumi/pulumi no longer exports runtime/config isConfigSecret; update infra/program.ts");
 
-/**
- * This project's settings as Pulumi delivers them: `mogi:<key>` → text. Secret settings are left
- * out, and any other setting stored as a secret is refused without its value ever being read
- * into a message (it would end up in plain text in the Deployment or an error).
- */
-function rawSettings(): Record<string, string> {
-  const prefix = `${CONFIG_NAMESPACE}:`;
-  const secretSettings = new Set<string>(SECRET_SETTINGS);
-  const own = Object.entries(pulumi.runtime.allConfig()).filter(([key]) => key.startsWith(prefix));
-  const unexpectedSecrets = own.map(([key]) => key).filter((key) => isConfigSecret?.(key) && !secretSettings.has(key.slice(prefix.length)));
-  if (unexpectedSecrets.length > 0) {
-    throw new ConfigError(unexpectedSecrets.map((key) => `${key}: is stored as a secret, but it is not a secret setting and would be used in plain text; only ${SECRET_SETTINGS.map((k) => prefix + k).join(", ")} may be secret`));
-  }
-  return Object.fromEntries(own.filter(([key]) => !secretSettings.has(key.slice(prefix.length))).map(([key, value]) => [key.slice(prefix.length), value]));
-}
-
 /** Validated settings, or a RunError (no stack trace) listing every problem, before any resource. */
 export function readSettings(): Settings {
   try {
-    return parseSettings(rawSettings(), { projectDir: PROJECT_DIR, env: process.env });
+    return parseStackConfig(pulumi.runtime.allConfig(), (key) => isConfigSecret?.(key) ?? false, { projectDir: PROJECT_DIR, env: process.env });
   } catch (error) {
     if (error instanceof ConfigError) throw new pulumi.RunError(`stack "${pulumi.getStack()}": ${error.message}`);
     throw error;

@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
-import { CONFIG_NAMESPACE, parseSettings, SECRET_SETTINGS, Settings } from "./config";
+import { parseStackConfig, Settings } from "./config";
 
 /** The project directory (where Pulumi.yaml is): relative paths in stack settings start here. */
 export const PROJECT_DIR = path.join(__dirname, "..");
@@ -63,12 +63,10 @@ export function loadStackConfig(stack: string, dir = STACKS_DIR): StackConfig {
 }
 
 /**
- * A stack's settings from its file, validated exactly as the program validates them (secret
- * settings left out): for tools that act on a deployed stack without running the program.
+ * A stack's settings from its file, validated exactly as the program validates them (the same
+ * parseStackConfig): for tools that act on a deployed stack without running the program.
  */
 export function loadStackSettings(stack: string, env: NodeJS.ProcessEnv = process.env, dir = STACKS_DIR): Settings {
-  const prefix = `${CONFIG_NAMESPACE}:`;
   const { config, secretKeys } = loadStackConfig(stack, dir);
-  const raw = Object.entries(config).filter(([key]) => key.startsWith(prefix) && !secretKeys.includes(key) && !(SECRET_SETTINGS as readonly string[]).includes(key.slice(prefix.length)));
-  return parseSettings(Object.fromEntries(raw.map(([key, value]) => [key.slice(prefix.length), value])), { projectDir: PROJECT_DIR, env });
+  return parseStackConfig(config, (key) => secretKeys.includes(key), { projectDir: PROJECT_DIR, env });
 }

@@ -3,7 +3,7 @@
  * operator asks, and `healthy` (exit 0) only when exactly one pod holds the lock, that pod is
  * Ready and no other pod is. Pure: no I/O, so every case is unit-tested.
  */
-import { LOCK_DELAY_SECONDS, SESSION_TTL_SECONDS, WAITER_RETRY_SECONDS } from "../failoverBudget";
+import { HARD_LOSS_MAX_SECONDS, LOCK_DELAY_SECONDS, SESSION_TTL_SECONDS } from "../failoverBudget";
 import type { Facts, PodFacts } from "./facts";
 
 export type CheckName = "deployment" | "lock-held" | "holder-pod" | "holder-ready" | "one-ready-pod";
@@ -28,8 +28,6 @@ export type FirstSeen = Partial<Record<CheckName, number>>;
 
 const ago = (since: number | undefined, now: number) => (since === undefined ? "" : ` (for ${Math.round((now - since) / 1000)} s)`);
 const clock = (t: number) => new Date(t).toISOString().slice(11, 19);
-/** After a hard loss: the session expires within 2 × TTL, then the lock-delay, then a waiter's retry. */
-const HARD_LOSS_SECONDS = 2 * SESSION_TTL_SECONDS + LOCK_DELAY_SECONDS + WAITER_RETRY_SECONDS;
 
 export function assess(facts: Facts, firstSeen: FirstSeen = {}): Assessment {
   const now = facts.observedAt;
@@ -53,7 +51,7 @@ export function assess(facts: Facts, firstSeen: FirstSeen = {}): Assessment {
   const holder: PodFacts | undefined = session ? facts.pods.find((p) => p.name === session.name) : undefined;
   if (session && !holder) {
     const seen = firstSeen["holder-pod"];
-    const eta = seen === undefined ? `within about ${HARD_LOSS_SECONDS} s of the loss` : `by about ${clock(seen + HARD_LOSS_SECONDS * 1000)} UTC`;
+    const eta = seen === undefined ? `within about ${HARD_LOSS_MAX_SECONDS} s of the loss` : `by about ${clock(seen + HARD_LOSS_MAX_SECONDS * 1000)} UTC`;
     check("holder-pod", false, `the lock's session is named after pod ${session.name}, which no longer exists: a hard loss (node lost, or consul lock killed). Its session expires within 2 × ${SESSION_TTL_SECONDS} s of its last renewal, then the ${LOCK_DELAY_SECONDS} s lock-delay passes: expect a new holder ${eta}`);
   } else if (holder) {
     check("holder-pod", true, `pod ${holder.name} holds the lock`);

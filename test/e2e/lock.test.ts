@@ -9,14 +9,14 @@
  */
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { lockKey } from "../../components/lockWrapper";
 import { engine } from "../engines/paths";
 import { ConsulServer } from "./support/consulServer";
-import { LocalPod } from "./support/localPod";
+import { LocalPod, TEST_IMAGE, testImages } from "./support/localPod";
 import { minMedianMax } from "../support/failover";
 import { fencingTokens, MogiWatch } from "./support/mogiWatch";
 import { freePort, Proc, stopAll, waitFor } from "./support/processes";
@@ -25,7 +25,6 @@ import { writeResults } from "./support/results";
 
 const execFileAsync = promisify(execFile);
 const TEST_MOGI = path.join(__dirname, "fixtures", "test-mogi.js");
-const TEST_IMAGE = "mogi-test:e2e";
 const RUNS = 3;
 
 const dir = mkdtempSync(path.join(tmpdir(), "mogi-e2e-lock-"));
@@ -50,13 +49,6 @@ function stackConfig(address: string): Record<string, string> {
   });
 }
 
-/** A directory standing for the hashicorp/consul image: its /bin/consul is the built one. */
-function consulImage(): string {
-  const image = path.join(dir, "image-consul");
-  mkdirSync(path.join(image, "bin"), { recursive: true });
-  symlinkSync(engine("consul"), path.join(image, "bin", "consul"));
-  return image;
-}
 
 let pods = 0;
 /** Starts one pod of the rendered Deployment as local processes; returns its main process (the wrapper, then `consul lock`). */
@@ -97,7 +89,7 @@ beforeAll(async () => {
   consulVersion = (await execFileAsync(engine("consul"), ["version"])).stdout.split("\n")[0];
   await consul.start();
   render = await renderForTest(stackConfig(consul.address));
-  images = { "hashicorp/consul:1.21.3": consulImage(), [TEST_IMAGE]: "/" };
+  images = testImages(dir);
   token = await consul.tokenFor(`mogi-e2e-${run}`, render.aclRules);
   for (const [key, value] of Object.entries(render.kv)) await consul.call("PUT", `/v1/kv/${key}`, { body: value });
   watch.start();

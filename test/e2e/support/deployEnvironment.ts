@@ -4,14 +4,14 @@
  * of the project with its e2e stack (the management token stored as its secret setting), and the
  * watcher of the test Mogis. `target` is how the shared failover scenarios act on it.
  */
-import { mkdirSync, mkdtempSync, symlinkSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { engine } from "../../engines/paths";
 import type { FailoverCluster } from "../../support/failover";
 import { LocalCluster } from "./cluster";
 import { ConsulServer } from "./consulServer";
 import { KubeApi } from "./kubeApi";
+import { TEST_IMAGE, testImages } from "./localPod";
 import { MogiWatch } from "./mogiWatch";
 import { stopAll, waitFor } from "./processes";
 import { ProjectCopy } from "./project";
@@ -20,7 +20,6 @@ import { TestKubelet } from "./testKubelet";
 
 export const STACK = "e2e";
 export const NAMESPACE = "mogi-e2e";
-const TEST_IMAGE = "mogi-test:e2e";
 const TEST_MOGI = path.join(__dirname, "..", "fixtures", "test-mogi.js");
 export const lockPrefix = "service/mogi-e2e/lock";
 export const configPrefix = "service/mogi-e2e/config";
@@ -72,10 +71,7 @@ export class DeployEnvironment {
     this.consulVersion = ((await this.consul.api("GET", "/v1/agent/self")).body as { Config: { Version: string } }).Config.Version;
     await this.cluster.start();
     this.api = new KubeApi(this.cluster.server, this.cluster.pki);
-    const consulImage = path.join(this.work, "image-consul");
-    mkdirSync(path.join(consulImage, "bin"), { recursive: true });
-    symlinkSync(engine("consul"), path.join(consulImage, "bin", "consul"));
-    this.kubelet = new TestKubelet(this.api, { nodeName: "e2e-node", dir: path.join(this.work, "kubelet"), images: { "hashicorp/consul:1.21.3": consulImage, [TEST_IMAGE]: "/" }, extraEnv: { MOGI_EVENTS: this.watch.eventsFile } });
+    this.kubelet = new TestKubelet(this.api, { nodeName: "e2e-node", dir: path.join(this.work, "kubelet"), images: testImages(this.work), extraEnv: { MOGI_EVENTS: this.watch.eventsFile } });
     await this.kubelet.start();
     this.project = new ProjectCopy(this.work, "project");
     this.project.writeStackConfig(STACK, this.stackConfig());

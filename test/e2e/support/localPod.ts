@@ -10,10 +10,26 @@
  * - env: literal values, and fieldRef metadata.name / metadata.namespace / status.podIP.
  * Everything the pod runs (the wrapper, `consul`, the test Mogi) is the real program.
  */
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
+import { DEFAULT_CONSUL_IMAGE } from "../../../components/singletonWorkloadArgs";
+import { engine } from "../../engines/paths";
 import { Proc } from "./processes";
+
+/** The image name the e2e stacks give Mogi: the test Mogi, run from the host's filesystem. */
+export const TEST_IMAGE = "mogi-test:e2e";
+
+/**
+ * The images the suites' pods use, as directories: the official Consul image (its /bin/consul
+ * is the one `npm run engines` built, made under `dir`) and the test image (the host's "/").
+ */
+export function testImages(dir: string): Record<string, string> {
+  const consulImage = path.join(dir, "image-consul");
+  mkdirSync(path.join(consulImage, "bin"), { recursive: true });
+  symlinkSync(engine("consul"), path.join(consulImage, "bin", "consul"));
+  return { [DEFAULT_CONSUL_IMAGE]: consulImage, [TEST_IMAGE]: "/" };
+}
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 /** Where a pod's ConfigMap and Secret volumes come from (the API server, or a render). */
