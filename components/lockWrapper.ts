@@ -1,15 +1,20 @@
 /**
- * The lock wrapper: `scripts/consul-lock-wrapper.sh`, shipped verbatim in a ConfigMap and run
- * as the main container's command. It validates its settings and `exec`s
- * `consul lock -shell=false -child-exit-code -name=$POD_NAME $CONSUL_LOCK_PREFIX <mogi command…>`.
+ * The lock scripts, shipped verbatim in one ConfigMap. The wrapper (`scripts/consul-lock-wrapper.sh`)
+ * is the main container's command: it validates its settings and runs
+ * `consul lock -shell=false -child-exit-code -name=$POD_NAME $CONSUL_LOCK_PREFIX <guard> <mogi command…>`,
+ * again after every lost lock. The guard (`scripts/consul-lock-guard.sh`) runs Mogi and stops it
+ * when the lock cannot be confirmed within a deadline (components/lockTiming.ts says why in time).
  */
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 
 export const LOCK_WRAPPER_FILE = "consul-lock-wrapper.sh";
+export const LOCK_GUARD_FILE = "consul-lock-guard.sh";
 
-/** The script's text, read once from the file kept in the repository. */
-export const LOCK_WRAPPER_SCRIPT = readFileSync(path.join(__dirname, "scripts", LOCK_WRAPPER_FILE), "utf8");
+const script = (file: string) => readFileSync(path.join(__dirname, "scripts", file), "utf8");
+/** The scripts' texts, read once from the files kept in the repository. */
+export const LOCK_WRAPPER_SCRIPT = script(LOCK_WRAPPER_FILE);
+export const LOCK_GUARD_SCRIPT = script(LOCK_GUARD_FILE);
 
 /**
  * Environment variables the wrapper reads. CONSUL_HTTP_* and CONSUL_CACERT are also read by
@@ -23,6 +28,12 @@ export const LockWrapperEnv = {
   podName: "POD_NAME",
   binDir: "CONSUL_BIN_DIR",
   retrySeconds: "CONSUL_RETRY_SECONDS",
+  stateDir: "CONSUL_LOCK_STATE_DIR",
+  checkSeconds: "CONSUL_LOCK_CHECK_SECONDS",
+  deadlineSeconds: "CONSUL_LOCK_DEADLINE_SECONDS",
+  mogiGraceSeconds: "MOGI_GRACE_SECONDS",
+  /** Set by the wrapper for the guard: the key `consul lock` holds. */
+  lockKey: "CONSUL_LOCK_KEY",
 } as const;
 
 /**

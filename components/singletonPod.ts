@@ -7,9 +7,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { CONSUL_RETRY_SECONDS, consulAddrPort, LOCK_WRAPPER_FILE, LockWrapperEnv, lockKey } from "./lockWrapper";
+import { LOCK_CHECK_SECONDS, LOCK_DEADLINE_SECONDS, MOGI_GRACE_SECONDS } from "./lockTiming";
 import {
-  CONSUL_ANNOTATION_PREFIX, CONSUL_BINARY_IN_IMAGE, DEFAULT_CONSUL_IMAGE, DEFAULT_HEALTH_PATH, DEFAULT_PORT, DEFAULT_RESOURCES,
-  INIT_RESOURCES, MIN_TERMINATION_GRACE_SECONDS, READINESS_PERIOD_SECONDS, SingletonWorkloadArgs,
+  CONSUL_ANNOTATION_PREFIX, CONSUL_BINARY_IN_IMAGE, DEFAULT_CONSUL_IMAGE, DEFAULT_HEALTH_PATH, DEFAULT_NODE_LOSS_TOLERATION_SECONDS, DEFAULT_PORT,
+  DEFAULT_RESOURCES, INIT_RESOURCES, MIN_TERMINATION_GRACE_SECONDS, READINESS_PERIOD_SECONDS, SingletonWorkloadArgs,
 } from "./singletonWorkloadArgs";
 
 type Input<T> = pulumi.Input<T>;
@@ -24,7 +25,12 @@ const MOUNT = {
   consulBin: "/opt/consul-bin",
   token: "/var/run/secrets/consul",
   ca: "/etc/consul-ca",
+  lockState: "/run/consul-lock",
 } as const;
+/** The wrapper's and guard's state files: a few short lines, rewritten in place. */
+const LOCK_STATE_SIZE_LIMIT = "1Mi";
+/** Taints the node-lifecycle controller puts on a node that stopped reporting (taint-based eviction). */
+const NODE_LOSS_TAINTS = ["node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready"];
 /** Key of the token in its Secret; of the CA in the ConfigMap the component declares for PEM text. */
 export const TOKEN_KEY = "token";
 export const CA_FILE = "ca.pem";
@@ -78,10 +84,12 @@ export function singletonPodTemplate(args: SingletonWorkloadArgs, labels: Record
   const volumes: Volume[] = [
     { name: "lock-wrapper", configMap: { name: objects.wrapperConfigMap, defaultMode: EXECUTABLE_MODE } },
     { name: "consul-token", secret: { secretName: objects.tokenSecret } },
+    { name: "lock-state", emptyDir: { sizeLimit: LOCK_STATE_SIZE_LIMIT } },
   ];
   const mounts: VolumeMount[] = [
     { name: "lock-wrapper", mountPath: MOUNT.wrapper, readOnly: true },
     { name: "consul-token", mountPath: MOUNT.token, readOnly: true },
+    { name: "lock-state", mountPath: MOUNT.lockState },
   ];
   const env: EnvVar[] = [
     { name: LockWrapperEnv.podName, valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
@@ -89,6 +97,11 @@ export function singletonPodTemplate(args: SingletonWorkloadArgs, labels: Record
     { name: LockWrapperEnv.tokenFile, value: `${MOUNT.token}/${TOKEN_KEY}` },
     { name: LockWrapperEnv.lockPrefix, value: consul.lockPrefix },
     { name: LockWrapperEnv.retrySeconds, value: String(CONSUL_RETRY_SECONDS) },
+    { name: LockWrapperEnv.stateDir, value: MOUNT.lockState },
+    // The guard's periods: Mogi is gone before anyone else can hold the lock (lockTiming.ts).
+    { name: LockWrapperEnv.checkSeconds, value: String(LOCK_CHECK_SECONDS) },
+    { name: LockWrapperEnv.deadlineSeconds, value: String(LOCK_DEADLINE_SECONDS) },
+    { name: LockWrapperEnv.mogiGraceSeconds, value: String(MOGI_GRACE_SECONDS) },
   ];
 
   if (objects.ca) {
@@ -126,13 +139,16 @@ export function singletonPodTemplate(args: SingletonWorkloadArgs, labels: Record
     spec: {
       serviceAccountName: objects.serviceAccountName,
       terminationGracePeriodSeconds: args.terminationGracePeriodSeconds ?? MIN_TERMINATION_GRACE_SECONDS,
+      // Replaced soon after its node is lost instead of after Kubernetes' default 300 s: the
+      // replacement cannot run Mogi before the lost holder's guard has stopped it (the lock).
+      tolerations: NODE_LOSS_TAINTS.map((key) => ({ key, operator: "Exists", effect: "NoExecute", tolerationSeconds: args.nodeLossTolerationSeconds ?? DEFAULT_NODE_LOSS_TOLERATION_SECONDS })),
       securityContext: { runAsNonRoot: true, runAsUser: args.runAsUser, seccompProfile: { type: "RuntimeDefault" } },
       initContainers,
       containers: [
         {
           name: args.name,
           image: args.image,
-          // The wrapper execs `consul lock`, which runs Mogi's command as its child.
+          // The wrapper runs `consul lock`, whose child (the guard) runs Mogi's command.
           command: [`${MOUNT.wrapper}/${LOCK_WRAPPER_FILE}`],
           args: args.command,
           env,

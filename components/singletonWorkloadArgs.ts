@@ -26,6 +26,16 @@ export const MIN_TERMINATION_GRACE_SECONDS = 30;
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_HEALTH_PATH = "/health";
 
+/**
+ * How long the pod stays bound to a node that stopped reporting (NoExecute tolerations for
+ * `node.kubernetes.io/unreachable` and `not-ready`). Kubernetes' default is 300 s (the
+ * DefaultTolerationSeconds admission plugin), which keeps Mogi away for 5 minutes after a node
+ * loss. A short time is safe here because exclusion comes from the lock, not from Kubernetes: the
+ * replacement waits for the lock, which the lost holder's guard gave up (README, "Node loss").
+ */
+export const DEFAULT_NODE_LOSS_TOLERATION_SECONDS = 10;
+export const MAX_NODE_LOSS_TOLERATION_SECONDS = 300;
+
 /** Readiness period: a new holder gets traffic within this long of taking the lock. */
 export const READINESS_PERIOD_SECONDS = 5;
 
@@ -95,6 +105,11 @@ export interface SingletonWorkloadArgs {
   /** Seconds between SIGTERM and SIGKILL. Default and minimum `MIN_TERMINATION_GRACE_SECONDS`. */
   terminationGracePeriodSeconds?: number;
   /**
+   * Seconds the pod tolerates its node being unreachable or not ready before taint eviction
+   * replaces it. Default `DEFAULT_NODE_LOSS_TOLERATION_SECONDS` (10); 0 to `MAX_NODE_LOSS_TOLERATION_SECONDS` (300).
+   */
+  nodeLossTolerationSeconds?: number;
+  /**
    * Fixed UID for every container. Default: unset, as OpenShift's restricted-v2 assigns one
    * from the namespace range and refuses others; set it on clusters that assign none.
    */
@@ -135,6 +150,10 @@ export function validateWorkloadArgs(args: SingletonWorkloadArgs): void {
   const grace = args.terminationGracePeriodSeconds ?? MIN_TERMINATION_GRACE_SECONDS;
   if (!Number.isInteger(grace) || grace < MIN_TERMINATION_GRACE_SECONDS) {
     throw new Error(`terminationGracePeriodSeconds: ${grace} is below ${MIN_TERMINATION_GRACE_SECONDS}; the lock hand-over needs the child's 5 s plus a waiter's 15 s blocking query`);
+  }
+  const toleration = args.nodeLossTolerationSeconds ?? DEFAULT_NODE_LOSS_TOLERATION_SECONDS;
+  if (!Number.isInteger(toleration) || toleration < 0 || toleration > MAX_NODE_LOSS_TOLERATION_SECONDS) {
+    throw new Error(`nodeLossTolerationSeconds: ${toleration} must be a whole number of seconds from 0 to ${MAX_NODE_LOSS_TOLERATION_SECONDS}`);
   }
   if (args.runAsUser !== undefined && (!Number.isInteger(args.runAsUser) || args.runAsUser < 1)) {
     throw new Error(`runAsUser: ${args.runAsUser} must be a positive integer (0 is root, which the restricted profile refuses)`);

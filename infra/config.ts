@@ -7,7 +7,9 @@ import * as path from "node:path";
 import { z } from "zod";
 import { labelKeyProblem, labelValueProblem, nameProblem } from "../components/naming";
 import { kvPrefixProblem, prefixOverlapProblem } from "../components/consulKv";
-import { DEFAULT_CONSUL_IMAGE, DEFAULT_HEALTH_PATH, DEFAULT_PORT, MIN_TERMINATION_GRACE_SECONDS, RESERVED_ENV } from "../components/singletonWorkloadArgs";
+import {
+  DEFAULT_CONSUL_IMAGE, DEFAULT_HEALTH_PATH, DEFAULT_NODE_LOSS_TOLERATION_SECONDS, DEFAULT_PORT, MAX_NODE_LOSS_TOLERATION_SECONDS, MIN_TERMINATION_GRACE_SECONDS, RESERVED_ENV,
+} from "../components/singletonWorkloadArgs";
 
 /** `pulumi config` namespace of this project's settings (the project name). */
 export const CONFIG_NAMESPACE = "mogi";
@@ -125,6 +127,7 @@ const settingsSchema = z
     resources: structured(z.object({ requests: resourceList.optional(), limits: resourceList.optional() }).strict()).optional(),
     pdb: z.enum(Object.keys(PDB_MODES) as [PdbMode, ...PdbMode[]]).default("allow-drain"),
     terminationGracePeriodSeconds: structured(z.number().int().min(MIN_TERMINATION_GRACE_SECONDS)).default(MIN_TERMINATION_GRACE_SECONDS),
+    nodeLossTolerationSeconds: structured(z.number().int().min(0).max(MAX_NODE_LOSS_TOLERATION_SECONDS)).default(DEFAULT_NODE_LOSS_TOLERATION_SECONDS),
     runAsUser: structured(z.number().int().min(1)).optional(),
     connectInject: structured(z.boolean()).default(true),
     serviceTags: structured(z.array(z.string().min(1))).default([]),

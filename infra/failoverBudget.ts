@@ -1,57 +1,63 @@
 /**
- * How long Mogi can be without an active instance, from the facts of `consul lock`
- * (FACTS.md, "`consul lock`" and "Real clusters"). These are upper bounds from configuration;
- * the README puts the measured hand-over times beside them.
+ * How long Mogi can be without an active instance, from the facts of `consul lock` and of
+ * Kubernetes' node lifecycle (FACTS.md; components/lockTiming.ts). These are upper bounds from
+ * configuration; the README puts the measured times (test/e2e/results) beside them.
  */
 import { CONSUL_RETRY_SECONDS } from "../components/lockWrapper";
+import {
+  GUARD_TICK_SECONDS, LOCK_DEADLINE_SECONDS, LOCK_DELAY_SECONDS, MOGI_GRACE_SECONDS, SESSION_INVALIDATION_MAX_SECONDS, WAITER_RETRY_SECONDS,
+} from "../components/lockTiming";
 
-/** `consul lock` gives its child this long after SIGTERM before SIGKILL, then releases the lock. */
-export const CHILD_GRACE_SECONDS = 5;
-/** Session TTL `consul lock` uses; Consul may take up to twice it to invalidate (hashicorp/consul#4508). */
-export const SESSION_TTL_SECONDS = 15;
-/** Server default lock-delay after an invalidated session held the lock. */
-export const LOCK_DELAY_SECONDS = 15;
-/** How often waiters retry after a lock-delay. */
-export const WAITER_RETRY_SECONDS = 5;
-/** The kubelet's first restart delay after a container exits (it doubles up to 300 s, reset after 10 min running). */
-export const FIRST_RESTART_BACKOFF_SECONDS = 10;
+export { LOCK_DELAY_SECONDS, SESSION_TTL_SECONDS } from "../components/lockTiming";
 
 /**
- * Hard loss (node lost, `consul lock` killed): nothing is released, the session is invalidated
- * within 2 × TTL, then the lock-delay passes, then a waiter's retry takes the lock.
+ * kube-controller-manager's node-lifecycle controller marks a node that stopped reporting after
+ * `--node-monitor-grace-period` (default 50 s since Kubernetes 1.32), checked every
+ * `--node-monitor-period` (5 s); taint eviction then deletes pods whose toleration ran out.
  */
-export const HARD_LOSS_MAX_SECONDS = 2 * SESSION_TTL_SECONDS + LOCK_DELAY_SECONDS + WAITER_RETRY_SECONDS;
+export const NODE_MONITOR_GRACE_SECONDS = 50;
+export const NODE_MONITOR_PERIOD_SECONDS = 5;
+
+/**
+ * Hard loss (the holder's processes killed with its node, or cut off from Consul): nothing is
+ * released, the session is invalidated within 2 × TTL of the last renewal, then the lock-delay
+ * passes, then a waiter's retry takes the lock.
+ */
+export const HARD_LOSS_MAX_SECONDS = SESSION_INVALIDATION_MAX_SECONDS + LOCK_DELAY_SECONDS + WAITER_RETRY_SECONDS;
 
 export interface FailoverBudget {
-  /** Pod deleted, drained or rolled out: the old holder stops Mogi and releases at once. */
+  /** Pod deleted, drained or rolled out: the guard gives Mogi its grace, then the lock is released. */
   gracefulHandoverMaxSeconds: number;
-  /** Node lost or `consul lock` SIGKILLed: the session must expire, then lock-delay applies. */
+  /** Another pod waiting (lock level): the holder's processes killed, or the holder cut off from Consul. */
   hardLossMaxSeconds: number;
+  /** The holder cut off from Consul: its guard stops Mogi within the deadline, its tick and Mogi's grace. */
+  partitionedHolderStopsMogiSeconds: number;
+  /**
+   * Node lost (through Kubernetes, from its last heartbeat): the node is marked after the grace
+   * period, the pod evicted when its toleration runs out, the replacement takes the lock once the
+   * old session has expired (whichever comes last), plus a waiter's retry.
+   */
+  nodeLossMaxSeconds: number;
   /**
    * A Consul server restarts: the holder's session (bound to that server's serfHealth) is
-   * invalidated, Mogi is stopped, the container restarts once and takes the lock after lock-delay.
+   * invalidated, Mogi is stopped, the same container waits out the lock-delay and takes the lock
+   * again (no container restart, so no back-off).
    */
   consulServerRestartMaxSeconds: number;
-  /**
-   * Consul unreachable, then back (counted from its return): the wrapper notices within one retry,
-   * then the old session must expire as in a hard loss. Without the wrapper's wait, the kubelet's
-   * back-off would add up to 300 s.
-   */
+  /** Consul unreachable, then back (counted from its return): one retry, then as a hard loss. */
   consulOutageRecoveryMaxSeconds: number;
   /** Added to all of them until traffic follows: the readiness probe's period. */
   readinessPeriodSeconds: number;
 }
 
-/**
- * Graceful: the old holder's child gets at most CHILD_GRACE_SECONDS, then the lock is released
- * and the waiter, blocked on the key, acquires it immediately (plus the new pod's own start-up).
- * Hard loss: 2 × TTL + lock-delay + one retry interval ≈ 50 s.
- */
-export function failoverBudget(readinessPeriodSeconds: number): FailoverBudget {
+export function failoverBudget(readinessPeriodSeconds: number, nodeLossTolerationSeconds: number): FailoverBudget {
+  const evictedAfter = NODE_MONITOR_GRACE_SECONDS + NODE_MONITOR_PERIOD_SECONDS + nodeLossTolerationSeconds;
   return {
-    gracefulHandoverMaxSeconds: CHILD_GRACE_SECONDS,
+    gracefulHandoverMaxSeconds: MOGI_GRACE_SECONDS,
     hardLossMaxSeconds: HARD_LOSS_MAX_SECONDS,
-    consulServerRestartMaxSeconds: FIRST_RESTART_BACKOFF_SECONDS + LOCK_DELAY_SECONDS + WAITER_RETRY_SECONDS,
+    partitionedHolderStopsMogiSeconds: LOCK_DEADLINE_SECONDS + GUARD_TICK_SECONDS + MOGI_GRACE_SECONDS,
+    nodeLossMaxSeconds: Math.max(evictedAfter, HARD_LOSS_MAX_SECONDS) + WAITER_RETRY_SECONDS,
+    consulServerRestartMaxSeconds: LOCK_DELAY_SECONDS + WAITER_RETRY_SECONDS + CONSUL_RETRY_SECONDS,
     consulOutageRecoveryMaxSeconds: CONSUL_RETRY_SECONDS + HARD_LOSS_MAX_SECONDS,
     readinessPeriodSeconds,
   };

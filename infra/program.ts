@@ -75,6 +75,7 @@ export async function mogiProgram(): Promise<Record<string, unknown>> {
       resources: settings.resources,
       maxUnavailable: settings.maxUnavailable,
       terminationGracePeriodSeconds: settings.terminationGracePeriodSeconds,
+      nodeLossTolerationSeconds: settings.nodeLossTolerationSeconds,
       runAsUser: settings.runAsUser,
       connectInject: settings.connectInject,
       serviceTags: settings.serviceTags,
@@ -102,6 +103,6 @@ export async function mogiProgram(): Promise<Record<string, unknown>> {
     tokenAccessorId: access.tokenAccessorId,
     consulPolicy: access.policyName,
     configKeys: access.configKeys,
-    failoverBudget: failoverBudget(READINESS_PERIOD_SECONDS),
+    failoverBudget: failoverBudget(READINESS_PERIOD_SECONDS, settings.nodeLossTolerationSeconds),
   };
 }

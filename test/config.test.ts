@@ -43,6 +43,7 @@ describe("configuration", () => {
       pdb: "allow-drain",
       maxUnavailable: 1,
       terminationGracePeriodSeconds: 30,
+      nodeLossTolerationSeconds: 10,
       connectInject: true,
       consul: { scheme: "http", inClusterHost: "consul-server.consul.svc", lockPrefix: "service/mogi/lock", configPrefix: "service/mogi/config", imageHasConsul: false },
     });
@@ -86,6 +87,7 @@ describe("configuration", () => {
     ["the platform's CA in a namespace this stack creates", { createNamespace: undefined }, 'mogi:createNamespace: must be false when consul.caFrom is set: the Secret "consul-ca-cert" lives in Mogi\'s namespace but is not declared by this stack, so the platform owns that namespace'],
     ["unknown scheme", { consul: consul({ scheme: "ftp" }) }, 'mogi:consul.scheme: must be one of "http", "https"'],
     ["grace period too short", { terminationGracePeriodSeconds: "10" }, "mogi:terminationGracePeriodSeconds: Too small: expected number to be >=30"],
+    ["node-loss toleration beyond Kubernetes' own 300 s", { nodeLossTolerationSeconds: "600" }, "mogi:nodeLossTolerationSeconds: Too big: expected number to be <=300"],
     ["env reserved for the wrapper", { env: JSON.stringify({ CONSUL_HTTP_TOKEN: "x" }) }, "mogi:env.CONSUL_HTTP_TOKEN: set by the stack for the lock wrapper"],
     ["unreal consul annotation", { podAnnotations: JSON.stringify({ "consul.hashicorp.com/service-check-http": "/health" }) }, "mogi:podAnnotations.consul.hashicorp.com/service-check-http: consul.hashicorp.com/ annotations come from"],
     ["bad KV key", { consul: consul({ kv: { "/abs": "x" } }) }, "mogi:consul.kv./abs: the key must not start with '/'"],

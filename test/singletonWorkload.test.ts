@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { SingletonWorkload, SingletonWorkloadArgs } from "../components/singletonWorkload";
 import { DEFAULT_CONSUL_IMAGE } from "../components/singletonWorkloadArgs";
+import { CONSUL_LOCK_CHILD_GRACE_SECONDS, exclusionMarginSeconds, GUARD_TICK_SECONDS, LOCK_DELAY_SECONDS } from "../components/lockTiming";
 import { findResource, inputsOf, isSecret, kubernetesObjects, record } from "./support/recording";
 
 // The ConfigMap content is read through this getter so that one test can change the script.
@@ -17,6 +18,7 @@ jest.mock("../components/lockWrapper", () => {
 });
 
 const SCRIPT_ON_DISK = readFileSync(path.join(__dirname, "..", "components", "scripts", "consul-lock-wrapper.sh"), "utf8");
+const GUARD_ON_DISK = readFileSync(path.join(__dirname, "..", "components", "scripts", "consul-lock-guard.sh"), "utf8");
 const T = {
   component: "mogi:components:SingletonWorkload",
   namespace: "kubernetes:core/v1:Namespace",
@@ -135,7 +137,8 @@ describe("SingletonWorkload", () => {
     const { recording, pod, main } = await declared();
     const configMap = findResource(recording, T.configMap);
     const cm = inputsOf(configMap);
-    expect(cm.data).toEqual({ "consul-lock-wrapper.sh": SCRIPT_ON_DISK });
+    // The wrapper runs the guard from beside itself: both in the one executable ConfigMap.
+    expect(cm.data).toEqual({ "consul-lock-wrapper.sh": SCRIPT_ON_DISK, "consul-lock-guard.sh": GUARD_ON_DISK });
     expect(main.command).toEqual(["/opt/consul-lock/consul-lock-wrapper.sh"]);
     expect(main.args).toEqual(["/usr/bin/mogi", "--listen", ":8080"]);
     const volume = pod.spec.volumes.find((v: { name: string }) => v.name === "lock-wrapper");
@@ -175,6 +178,39 @@ describe("SingletonWorkload", () => {
     // the kubelet's restart back-off.
     expect(SCRIPT_ON_DISK).toContain("CONSUL_RETRY_SECONDS");
     expect(envOf("CONSUL_RETRY_SECONDS").value).toBe("3");
+  });
+
+  test("the guard gets periods that stop Mogi before anyone else can hold the lock", async () => {
+    const { envOf } = await declared();
+    const seconds = (name: string) => {
+      expect(GUARD_ON_DISK).toContain(name);
+      return Number(envOf(name).value);
+    };
+    const deadline = seconds("CONSUL_LOCK_DEADLINE_SECONDS");
+    const grace = seconds("MOGI_GRACE_SECONDS");
+    const check = seconds("CONSUL_LOCK_CHECK_SECONDS");
+    // Nobody can hold the lock within the 15 s lock-delay of our session's end, which comes after
+    // the last read that confirmed it; Mogi is gone by that read + deadline + 1 s tick + grace.
+    expect(LOCK_DELAY_SECONDS - (deadline + GUARD_TICK_SECONDS + grace)).toBeGreaterThanOrEqual(3);
+    expect(exclusionMarginSeconds()).toBe(LOCK_DELAY_SECONDS - (deadline + GUARD_TICK_SECONDS + grace));
+    // The guard, not consul lock, kills Mogi: consul lock SIGKILLs the guard 5 s after its SIGTERM.
+    expect(grace).toBeLessThan(CONSUL_LOCK_CHILD_GRACE_SECONDS);
+    // More than one read fits in the deadline: one slow read does not stop a healthy Mogi.
+    expect(deadline / check).toBeGreaterThanOrEqual(2);
+  });
+
+  test("the wrapper's state files go to a small emptyDir of their own", async () => {
+    const { pod, main, envOf } = await declared();
+    expect(pod.spec.volumes).toContainEqual({ name: "lock-state", emptyDir: { sizeLimit: "1Mi" } });
+    expect(main.volumeMounts).toContainEqual({ name: "lock-state", mountPath: "/run/consul-lock" });
+    expect(envOf("CONSUL_LOCK_STATE_DIR").value).toBe("/run/consul-lock");
+  });
+
+  test("the pod is replaced 10 s after its node stops reporting (not Kubernetes' 300 s), or as configured", async () => {
+    const tolerations = (seconds: number) => ["node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready"].map((key) => ({ key, operator: "Exists", effect: "NoExecute", tolerationSeconds: seconds }));
+    expect((await declared()).pod.spec.tolerations).toEqual(tolerations(10));
+    expect((await declared({ nodeLossTolerationSeconds: 60 })).pod.spec.tolerations).toEqual(tolerations(60));
+    await expect(declared({ nodeLossTolerationSeconds: 301 })).rejects.toThrow("nodeLossTolerationSeconds: 301 must be a whole number of seconds from 0 to 300");
   });
 
   test("the token lives in a secret Secret mounted as a file, never in the pod spec", async () => {

@@ -1,6 +1,12 @@
 #!/bin/sh
 # Runs the container's command (this script's arguments) under `consul lock`, so that only the
-# holder of the Consul lock runs it. Shipped verbatim in a ConfigMap; see components/lockWrapper.ts.
+# holder of the Consul lock runs it, through consul-lock-guard.sh (beside this script), which stops
+# it when the lock can no longer be confirmed within a deadline. Shipped verbatim in a ConfigMap;
+# see components/lockWrapper.ts.
+#
+# The container ends only when Mogi ends by itself (with Mogi's status) or on SIGTERM. When the
+# lock is lost or given up, the wrapper waits for it again in the same container: a restart would
+# add the kubelet's back-off (10 s doubling to 300 s) to every lost lock.
 #
 # Settings (environment, set by the Deployment):
 #   CONSUL_HTTP_ADDR        required  Consul HTTP API, e.g. http://consul-server.consul.svc:8500
@@ -10,6 +16,8 @@
 #   CONSUL_CACERT           optional  CA file for https addresses (read by consul itself)
 #   CONSUL_BIN_DIR          optional  directory put first on PATH (where the init container copied consul)
 #   CONSUL_RETRY_SECONDS    optional  pause between checks while Consul is unreachable (default 3)
+#   CONSUL_LOCK_STATE_DIR   optional  writable directory for the guard's state files (default $TMPDIR or /tmp)
+#   CONSUL_LOCK_CHECK_SECONDS, CONSUL_LOCK_DEADLINE_SECONDS, MOGI_GRACE_SECONDS: read by the guard
 set -eu
 
 me=consul-lock-wrapper
@@ -53,46 +61,92 @@ case "$retry_seconds" in
   '' | *[!0-9.]* | *.*.* | . ) fail "CONSUL_RETRY_SECONDS=$retry_seconds must be a number of seconds" ;;
 esac
 
-# Wait here, with consul itself (the image may have no curl), until Consul answers the call
-# `consul lock` makes first (/v1/agent/self, with this token). `consul lock` exits at once when
-# Consul is unreachable, and every container exit is a restart with the kubelet's back-off
-# (10 s doubling to 300 s): waiting in the running container instead lets Mogi start within
-# one retry of Consul coming back (FACTS.md, "Real clusters").
-# The probe and the pause run in the background so that SIGTERM interrupts `wait` at once;
-# Mogi has not been started, so there is nothing to hand over: stop now.
+guard=${0%/*}/consul-lock-guard.sh
+[ -x "$guard" ] || fail "$guard is missing or not executable (it ships beside this script)"
+CONSUL_LOCK_STATE_DIR=${CONSUL_LOCK_STATE_DIR:-${TMPDIR:-/tmp}}
+verdict_file=$CONSUL_LOCK_STATE_DIR/consul-lock.verdict
+{ printf '' >"$verdict_file"; } 2>/dev/null || fail "CONSUL_LOCK_STATE_DIR=$CONSUL_LOCK_STATE_DIR is not a writable directory"
+CONSUL_LOCK_KEY=$CONSUL_LOCK_PREFIX/.lock
+export CONSUL_LOCK_STATE_DIR CONSUL_LOCK_KEY
+
+# Background jobs and `wait`, so that SIGTERM interrupts at once whatever the wrapper waits on.
 probe=
 pause=
-probe_log=$(mktemp 2>/dev/null) || probe_log=/dev/null
-stop_waiting() {
-  for pid in $probe $pause; do kill "$pid" 2>/dev/null || :; done
-  [ "$probe_log" = /dev/null ] || rm -f "$probe_log"
-  printf '%s: stopped while waiting for Consul; Mogi was not started\n' "$me" >&2
-  exit 143
+lock_job=
+stopping=
+on_signal() {
+  stopping=1
+  # `consul lock` forwards SIGTERM to the guard, which stops Mogi; then the lock is released
+  # without lock-delay, so the next holder starts at once (FACTS.md).
+  for pid in $probe $pause $lock_job; do kill -TERM "$pid" 2>/dev/null || :; done
 }
-trap stop_waiting TERM INT
-attempt=0
-while :; do
-  attempt=$((attempt + 1))
-  consul info >/dev/null 2>"$probe_log" &
-  probe=$!
-  if wait "$probe"; then break; fi
-  probe=
-  reason="no answer"
-  while IFS= read -r line; do [ -z "$line" ] || reason=$line; done <"$probe_log"
-  printf '%s: Consul at %s is not usable yet (attempt %s): %s; retrying in %s s\n' "$me" "$CONSUL_HTTP_ADDR" "$attempt" "$reason" "$retry_seconds" >&2
+trap on_signal TERM INT
+
+pause() {
   sleep "$retry_seconds" &
   pause=$!
   wait "$pause" || :
   pause=
+}
+
+# Waits until Consul answers the call `consul lock` makes first (/v1/agent/self, with this token),
+# using consul itself (the image may have no curl). `consul lock` exits at once when Consul is
+# unreachable: waiting here lets Mogi start within one retry of Consul coming back.
+wait_for_consul() {
+  attempt=0
+  while :; do
+    attempt=$((attempt + 1))
+    consul info >/dev/null 2>"$CONSUL_LOCK_STATE_DIR/consul-lock.probe" </dev/null &
+    probe=$!
+    wait "$probe" && status=0 || status=$?
+    probe=
+    [ -z "$stopping" ] || return 1
+    [ "$status" -ne 0 ] || return 0
+    reason="no answer"
+    while IFS= read -r line; do [ -z "$line" ] || reason=$line; done <"$CONSUL_LOCK_STATE_DIR/consul-lock.probe"
+    printf '%s: Consul at %s is not usable yet (attempt %s): %s; retrying in %s s\n' "$me" "$CONSUL_HTTP_ADDR" "$attempt" "$reason" "$retry_seconds" >&2
+    pause
+    [ -z "$stopping" ] || return 1
+  done
+}
+
+while :; do
+  if ! wait_for_consul; then
+    printf '%s: stopped while waiting for Consul; Mogi was not started\n' "$me" >&2
+    exit 143
+  fi
+  : >"$verdict_file"
+  printf '%s: waiting for the lock %s as session %s\n' "$me" "$CONSUL_LOCK_KEY" "$POD_NAME" >&2
+  # -shell=false: the guard is run directly, not under `sh -c`, whose dash would not forward
+  # signals (hashicorp/consul#2022). -child-exit-code: a failing child makes consul lock exit 2.
+  # The prefix is the mandatory positional argument; "$@" passes the command without re-splitting.
+  consul lock -shell=false -child-exit-code -name="$POD_NAME" "$CONSUL_LOCK_PREFIX" "$guard" "$@" </dev/null &
+  lock_job=$!
+  # A trapped signal interrupts `wait`: wait again until consul lock has really ended.
+  while :; do
+    wait "$lock_job" && status=0 || status=$?
+    kill -0 "$lock_job" 2>/dev/null || break
+  done
+  lock_job=
+  verdict=
+  IFS= read -r verdict <"$verdict_file" || :
+  if [ -n "$stopping" ]; then
+    printf '%s: stopped by SIGTERM; the lock is released\n' "$me" >&2
+    exit "$status"
+  fi
+  case "$verdict" in
+    "mogi "*)
+      printf '%s: Mogi exited with status %s; the container ends with it\n' "$me" "${verdict#mogi }" >&2
+      exit "${verdict#mogi }"
+      ;;
+    "lock "*)
+      printf '%s: lock given up (%s); waiting for it again\n' "$me" "${verdict#lock }" >&2
+      ;;
+    *)
+      # consul lock ended on its own: the lock was lost (its monitor saw it; the guard was
+      # stopped by consul lock before it could write a verdict) or Consul failed while waiting.
+      printf '%s: consul lock ended with status %s and Mogi did not end by itself; waiting for the lock again in %s s\n' "$me" "$status" "$retry_seconds" >&2
+      pause
+      ;;
+  esac
 done
-[ "$probe_log" = /dev/null ] || rm -f "$probe_log"
-
-printf '%s: waiting for the lock %s/.lock as session %s\n' "$me" "$CONSUL_LOCK_PREFIX" "$POD_NAME" >&2
-
-# exec: consul lock becomes PID 1 (and the trap above ends: exec resets caught signals) and gets the kubelet's SIGTERM itself; it forwards it to the
-# child, waits 5 s, kills it, then releases the lock (FACTS.md).
-# -shell=false: the child is run directly, not under `sh -c`, whose dash would not forward
-# signals and could outlive the lock (hashicorp/consul#2022).
-# -child-exit-code: a failing child makes consul lock exit 2, so the pod restarts and says so.
-# The prefix is the mandatory positional argument; "$@" passes the command without re-splitting.
-exec consul lock -shell=false -child-exit-code -name="$POD_NAME" "$CONSUL_LOCK_PREFIX" "$@"
