@@ -20,7 +20,9 @@ interface World {
   lock?: { session?: string };
   /** Sessions by ID: the name the wrapper gives them is the pod's. */
   sessions: Record<string, string>;
-  pods: { name: string; ready: boolean; terminating?: boolean }[];
+  pods: { name: string; ready: boolean; terminating?: boolean; node?: string }[];
+  /** Nodes that are not Ready (others are Ready). */
+  notReadyNodes?: string[];
 }
 
 let world: World;
@@ -44,7 +46,7 @@ const json = (res: ServerResponse, status: number, body: unknown) => {
 function pod(p: World["pods"][number]) {
   return {
     metadata: { name: p.name, namespace: NAMESPACE, labels: SELECTOR, creationTimestamp: "2026-11-25T10:00:00Z", ...(p.terminating ? { deletionTimestamp: "2026-11-25T11:00:00Z" } : {}) },
-    spec: { nodeName: "worker-1" },
+    spec: { nodeName: p.node ?? "worker-1" },
     status: { phase: "Running", conditions: [{ type: "Ready", status: p.ready ? "True" : "False", lastTransitionTime: "2026-11-25T10:00:05Z" }] },
   };
 }
@@ -57,6 +59,10 @@ beforeAll(async () => {
       json(res, 200, { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "mogi", namespace: NAMESPACE }, spec: { replicas: 1, selector: { matchLabels: SELECTOR } }, status: { readyReplicas: 1 } });
     } else if (url.pathname === `/api/v1/namespaces/${NAMESPACE}/pods` && url.searchParams.get("labelSelector") === "app.kubernetes.io/name=mogi,app.kubernetes.io/instance=mogi") {
       json(res, 200, { apiVersion: "v1", kind: "PodList", metadata: {}, items: world.pods.map(pod) });
+    } else if (url.pathname.startsWith("/api/v1/nodes/")) {
+      const name = url.pathname.slice("/api/v1/nodes/".length);
+      const ready = !(world.notReadyNodes ?? []).includes(name);
+      json(res, 200, { apiVersion: "v1", kind: "Node", metadata: { name }, status: { conditions: [{ type: "Ready", status: ready ? "True" : "Unknown", lastTransitionTime: "2026-11-25T10:30:00Z" }] } });
     } else {
       json(res, 404, { kind: "Status", code: 404, message: "not found" });
     }
@@ -142,6 +148,20 @@ describe("npm run status, against Kubernetes and Consul APIs", () => {
     const { code, output } = await status("--stack", "prod");
     expect(code).toBe(1);
     expect(output).toContain("holder mogi-7d9c-ddddd is not Ready");
+  });
+
+  test("the holder's node stopped reporting → 1, saying what Kubernetes and the guard do about it", async () => {
+    world = { lock: { session: "s" }, sessions: { s: "mogi-7d9c-ggggg" }, pods: [{ name: "mogi-7d9c-ggggg", ready: false, node: "worker-2" }], notReadyNodes: ["worker-2"] };
+    const { code, output } = await status("--stack", "prod");
+    expect(code).toBe(1);
+    expect(output).toContain("pod mogi-7d9c-ggggg is on node worker-2, which is not Ready since 2026-11-25T10:30:00.000Z: its kubelet stopped reporting (node lost or cut off). Kubernetes evicts the pod once its node-loss toleration runs out");
+  });
+
+  test("the lock released or expired, a pod waiting for it → 1, naming the waiting pod and the lock-delay", async () => {
+    world = { lock: {}, sessions: {}, pods: [{ name: "mogi-7d9c-hhhhh", ready: false }] };
+    const { code, output } = await status("--stack", "prod");
+    expect(code).toBe(1);
+    expect(output).toContain("the key has no session (released, or the holder's session expired or was invalidated: then a waiting pod takes it after the 15 s lock-delay); waiting for it: mogi-7d9c-hhhhh");
   });
 
   test("two Ready pods → 1, said loudly", async () => {

@@ -33,6 +33,12 @@ export interface PodFacts {
   /** When the Ready condition last changed (for the holder: since when it serves). */
   readySince?: string;
   node?: string;
+  /** The node's Ready condition (undefined when it cannot be read, e.g. no RBAC on nodes). */
+  nodeReady?: boolean;
+  /** Since when the node has not been Ready. */
+  nodeNotReadySince?: string;
+  /** The main container's restarts (a lost lock does not restart it). */
+  restarts?: number;
   createdAt?: string;
   terminating: boolean;
 }
@@ -114,6 +120,18 @@ export async function kubernetesFacts(settings: Settings): Promise<Pick<Facts, "
     throw unreachable(error);
   }
   const asText = (t: unknown) => (t instanceof Date ? t.toISOString() : t === undefined || t === null ? undefined : String(t));
+  // Each pod's node: a node that stopped reporting explains a holder that went quiet. Best effort:
+  // an operator may not be allowed to read nodes, and then status says nothing about them.
+  const nodes = new Map<string, { ready: boolean; since?: string } | undefined>();
+  for (const name of new Set<string>((pods.items as any[]).map((p) => p.spec?.nodeName).filter(Boolean))) {
+    try {
+      const node: any = await core.readNode({ name });
+      const ready = (node.status?.conditions ?? []).find((c: any) => c.type === "Ready");
+      nodes.set(name, { ready: ready?.status === "True", since: asText(ready?.lastTransitionTime) });
+    } catch {
+      nodes.set(name, undefined);
+    }
+  }
   return {
     deployment: { replicas: deployment.spec?.replicas, readyReplicas: deployment.status?.readyReplicas },
     pods: (pods.items as any[]).map((p) => {
@@ -124,6 +142,9 @@ export async function kubernetesFacts(settings: Settings): Promise<Pick<Facts, "
         ready: ready?.status === "True",
         readySince: asText(ready?.lastTransitionTime),
         node: p.spec?.nodeName,
+        nodeReady: nodes.get(p.spec?.nodeName)?.ready,
+        nodeNotReadySince: nodes.get(p.spec?.nodeName)?.ready === false ? nodes.get(p.spec?.nodeName)?.since : undefined,
+        restarts: p.status?.containerStatuses?.[0]?.restartCount,
         createdAt: asText(p.metadata?.creationTimestamp),
         terminating: p.metadata?.deletionTimestamp !== undefined && p.metadata?.deletionTimestamp !== null,
       };

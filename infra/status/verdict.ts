@@ -6,7 +6,7 @@
 import { HARD_LOSS_MAX_SECONDS, LOCK_DELAY_SECONDS, SESSION_TTL_SECONDS } from "../failoverBudget";
 import type { Facts, PodFacts } from "./facts";
 
-export type CheckName = "deployment" | "lock-held" | "holder-pod" | "holder-ready" | "one-ready-pod";
+export type CheckName = "deployment" | "lock-held" | "holder-pod" | "holder-ready" | "pod-node" | "one-ready-pod";
 
 export interface Check {
   check: CheckName;
@@ -42,8 +42,11 @@ export function assess(facts: Facts, firstSeen: FirstSeen = {}): Assessment {
 
   const { lock, session } = facts;
   if (!session) {
-    const why = !lock.present ? "the key is absent (released with nobody waiting, or never taken)" : "the key has no session (released)";
-    check("lock-held", false, `nobody holds ${lock.key}: ${why}`);
+    const why = !lock.present
+      ? "the key is absent (released with nobody waiting, or never taken)"
+      : `the key has no session (released, or the holder's session expired or was invalidated: then a waiting pod takes it after the ${LOCK_DELAY_SECONDS} s lock-delay)`;
+    const waiting = facts.pods.filter((p) => !p.terminating && p.nodeReady !== false).map((p) => p.name);
+    check("lock-held", false, `nobody holds ${lock.key}: ${why}${waiting.length ? `; waiting for it: ${waiting.join(", ")}` : ""}`);
   } else {
     check("lock-held", true, `${lock.key} held by session ${session.id.slice(0, 8)} "${session.name}" on node ${session.node} (TTL ${session.ttl}, lock-delay ${session.lockDelaySeconds} s; LockIndex ${lock.lockIndex}, ModifyIndex ${lock.modifyIndex})`);
   }
@@ -59,8 +62,15 @@ export function assess(facts: Facts, firstSeen: FirstSeen = {}): Assessment {
 
   if (holder) {
     if (holder.terminating) check("holder-ready", false, `holder ${holder.name} is terminating: a hand-over is under way`);
-    else if (!holder.ready) check("holder-ready", false, `holder ${holder.name} is not Ready (Mogi starting, or its health check failing)`);
+    else if (!holder.ready) check("holder-ready", false, `holder ${holder.name} is not Ready: Mogi is starting or failing its health check, or its lock guard stopped it because the pod cannot confirm the lock with Consul (cut off from Consul); it runs Mogi again once it can`);
     else check("holder-ready", true, `holder ${holder.name} is Ready${holder.readySince ? ` since ${holder.readySince}` : ""}`);
+  }
+
+  for (const pod of facts.pods.filter((p) => p.nodeReady === false)) {
+    const since = pod.nodeNotReadySince ? ` since ${pod.nodeNotReadySince}` : "";
+    check("pod-node", false, pod.terminating
+      ? `pod ${pod.name} is terminating on node ${pod.node}, which is not Ready${since}: its kubelet stopped reporting, so the pod stays listed until the node returns; if its processes still run, its lock guard stopped Mogi when it lost Consul`
+      : `pod ${pod.name} is on node ${pod.node}, which is not Ready${since}: its kubelet stopped reporting (node lost or cut off). Kubernetes evicts the pod once its node-loss toleration runs out and starts a replacement, which takes the lock once the old session has expired`);
   }
 
   const ready = facts.pods.filter((p) => p.ready);

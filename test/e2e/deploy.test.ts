@@ -14,14 +14,15 @@ import { configPrefix, DeployEnvironment, lockKey, lockPrefix, NAMESPACE, STACK 
 import { fencingTokens, MogiWatch } from "./support/mogiWatch";
 import { waitFor } from "./support/processes";
 import { ProjectCopy } from "./support/project";
-import { writeResults } from "./support/results";
+import { StatusCli } from "./support/statusCli";
+import { mergeResults, writeResults } from "./support/results";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 const RUNS = 3;
 const env = new DeployEnvironment();
-const { work, watch, target } = env;
+const { work, watch, target, intervals } = env;
 const durations: Record<string, number> = {};
-const failovers: Record<string, number[]> = {};
+const failovers: Record<string, { runs: number[]; margins: number[]; maxConcurrent: number }> = {};
 const stackConfig = (overrides: Record<string, unknown> = {}) => env.stackConfig(overrides);
 const ns = (p = "") => env.ns(p);
 
@@ -29,7 +30,7 @@ const ns = (p = "") => env.ns(p);
 async function deploy(label: string, args: string[], expectedCode = 0) {
   const run = await env.project.deploy(args);
   appendFileSync(path.join(work, "deploy-output.log"), `\n===== ${label}: npm run deploy -- ${args.join(" ")} (exit ${run.code}, ${run.ms} ms)\n${run.output}`);
-  if (run.code !== expectedCode) throw new Error(`${label}: exit ${run.code}, expected ${expectedCode}:\n${run.output.split("\n").slice(-40).join("\n")}\n${env.cluster.tails(8)}\n--- test kubelet errors ---\n${env.kubelet.errors.slice(-5).join("\n")}`);
+  if (run.code !== expectedCode) throw new Error(`${label}: exit ${run.code}, expected ${expectedCode}:\n${run.output.split("\n").slice(-40).join("\n")}\n${env.cluster.tails(8)}\n--- test kubelet and scheduler errors ---\n${env.standInErrors()}`);
   durations[label] = run.ms;
   return run;
 }
@@ -38,13 +39,13 @@ beforeAll(() => env.start(), 10 * 60_000);
 
 afterAll(async () => {
   await env.stop();
-  const summary = Object.fromEntries(Object.entries(failovers).map(([scenario, runs]) => [scenario, { runs, ...minMedianMax(runs), maxConcurrent: watch.maxConcurrent }]));
+  const summary = Object.fromEntries(Object.entries(failovers).map(([scenario, f]) => [scenario, { runs: f.runs, ...minMedianMax(f.runs), maxConcurrent: f.maxConcurrent, marginMs: f.margins.length ? { runs: f.margins, ...minMedianMax(f.margins) } : undefined }]));
   if (Object.keys(durations).length) {
     writeResults("deploy.json", { consul: env.consulVersion, durationsMs: durations });
     console.log(`deploy durations (ms):\n${Object.entries(durations).map(([k, v]) => `  ${k.padEnd(36)} ${String(v).padStart(7)}`).join("\n")}`);
   }
   if (Object.keys(failovers).length) {
-    writeResults("failover.json", { consul: env.consulVersion, sampleIntervalMs: 50, samples: watch.samples, scenarios: summary });
+    mergeResults("failover.json", { consul: env.consulVersion, overlapJudgedBy: "intervals observed by Mogi's parent (the guard's log lines, stamped on read; SIGKILL time for killed pods)", scenarios: summary });
     console.log(`failover through Kubernetes, hand-over in ms (${RUNS} runs):\n${Object.entries(summary).map(([k, s]) => `  ${k.padEnd(36)} min ${String(s.min).padStart(6)}  median ${String(s.median).padStart(6)}  max ${String(s.max).padStart(6)}  maxConcurrent ${s.maxConcurrent}`).join("\n")}`);
   }
   if (process.env.MOGI_E2E_KEEP) console.log(`kept ${work}`);
@@ -165,47 +166,29 @@ describe("the driver's expected failures, with the real CLI: one line, exit 1, n
   });
 });
 
-/** `npm run status -- --stack e2e --json` in the project, as an operator runs it (the management token, read-only use). */
-async function status(): Promise<{ code: number; report: any }> {
-  const run = await env.project.run(["run", "--silent", "status", "--", "--stack", STACK, "--json"], { CONSUL_HTTP_TOKEN: env.consul.managementToken });
-  expect(run.output).not.toContain(env.consul.managementToken);
-  const report = JSON.parse(run.output.trim().split("\n").pop() as string);
-  expect(report.exitCode).toBe(run.code);
-  statusRuns.push({ verdict: report.verdict, holder: report.holder, failing: (report.checks ?? []).filter((c: any) => !c.ok).map((c: any) => c.check) });
-  return { code: run.code, report };
-}
-const statusRuns: { verdict: string; holder: string | null; failing: string[] }[] = [];
-
-/** Waits until status says healthy with this holder (readiness follows Mogi within a probe period). */
-async function expectHealthy(holder: string | undefined): Promise<void> {
-  await waitFor(`status to report healthy with holder ${holder}`, async () => {
-    const { code, report } = await status();
-    return code === 0 && report.verdict === "healthy" && report.holder === holder;
-  }, 60_000, 500);
-}
+const statusCli = new StatusCli(env);
+const expectHealthy = (holder: string | undefined) => statusCli.expectHealthy(holder);
 
 describe("failover through Kubernetes itself, never two Mogis at once, status right at each step", () => {
-  // While nobody can hold the lock: status must say degraded (1), and why.
-  const duringOutage = async (scenario: string, before: string) => {
-    const { code, report } = await status();
-    expect({ scenario, code, verdict: report.verdict }).toEqual({ scenario, code: 1, verdict: "degraded" });
-    const failing = (report.checks as any[]).filter((c) => !c.ok);
-    if (scenario.startsWith("node lost")) {
-      expect(failing.find((c) => c.check === "holder-pod")?.message).toContain(`named after pod ${before}, which no longer exists`);
-    } else {
-      expect(failing.map((c) => c.check)).toEqual(expect.arrayContaining([expect.stringMatching(/^(lock-held|holder-pod|holder-ready)$/)]));
-    }
-  };
+  // Overlap is judged from the intervals Mogi's parent observed, per scenario.
   const measure = async (scenario: (c: FailoverCluster, s: MogiWatch, hooks: ScenarioHooks) => Promise<Measurement>) => {
+    const since = Date.now();
+    let name = "";
     for (let i = 0; i < RUNS; i++) {
       await expectHealthy(await target.holderPod());
-      const { scenario: name, ms } = await scenario(target, watch, { duringOutage });
-      (failovers[name] ??= []).push(ms);
+      const measured = await scenario(target, watch, {});
+      name = measured.scenario;
+      (failovers[name] ??= { runs: [], margins: [], maxConcurrent: 0 }).runs.push(measured.ms);
       const after = await target.holderPod();
       expect(after).toBeDefined();
       await expectHealthy(after);
     }
-    expect(watch.maxConcurrent).toBe(1);
+    const handovers = intervals.handovers(since);
+    Object.assign(failovers[name], { margins: handovers.map((h) => h.marginMs), maxConcurrent: intervals.maxConcurrent(since) });
+    expect(intervals.problems).toEqual([]);
+    expect(intervals.maxConcurrent(since)).toBe(1);
+    expect(handovers.length).toBeGreaterThanOrEqual(RUNS);
+    expect(handovers.filter((h) => h.marginMs <= 0)).toEqual([]);
   };
 
   test("pod deleted: the replacement starts while the old pod terminates; the lock keeps them apart", () => measure(SCENARIOS.podDeleted));
@@ -221,18 +204,16 @@ describe("failover through Kubernetes itself, never two Mogis at once, status ri
     env.project.writeStackConfig(STACK, stackConfig());
     await deploy("up (pdb back to allow-drain)", ["up", "--stack", STACK]);
   });
-
-  test("node lost: SIGKILL, pod force-deleted; taken over after TTL and lock-delay", () => measure(SCENARIOS.nodeLost), 15 * 60_000);
-  test("Consul server restarted while Mogi runs", () => measure(SCENARIOS.consulRestarted), 15 * 60_000);
+  // Node loss, partitions and Consul restarts: test/e2e/faults.test.ts (side by side with this suite).
 });
 
 describe("fencing, through every hand-over Kubernetes made", () => {
   test("each new holder's token (the lock key's ModifyIndex, read the documented way) is greater than all earlier ones", () => {
-    const tokens = [...fencingTokens(watch.events()).values()].flat();
-    expect(tokens.length).toBeGreaterThanOrEqual(4 * RUNS);
+    const tokens = [...fencingTokens(watch.events()).values()].flat().sort((a, b) => a.t - b.t);
+    expect(tokens.length).toBeGreaterThanOrEqual(2 * RUNS);
     const notIncreasing = tokens.filter((t, i) => i > 0 && t.token <= Math.max(...tokens.slice(0, i).map((e) => e.token)));
     expect(notIncreasing).toEqual([]);
-    console.log(`status runs: ${statusRuns.length} (${statusRuns.filter((r) => r.verdict === "healthy").length} healthy); fencing tokens in order: ${tokens.map((t) => t.token).join(" < ")}`);
+    console.log(`status runs: ${statusCli.runs.length} (${statusCli.runs.filter((r) => r.verdict === "healthy").length} healthy); fencing tokens in order: ${tokens.map((t) => t.token).join(" < ")}`);
   });
 });
 

@@ -2,7 +2,7 @@
  * A real Kubernetes control plane on 127.0.0.1 (binaries from `npm run engines`): etcd,
  * kube-apiserver and kube-controller-manager with the controllers the scenarios use (Deployments,
  * ReplicaSets, the disruption controller behind PDB status and the eviction API, namespaces,
- * garbage collection, service accounts). No kubelet can run here: support/testKubelet.ts stands in.
+ * garbage collection, service accounts, node lifecycle and taint eviction). No kubelet can run here: support/testKubelet.ts stands in.
  * Flags follow controller-runtime's envtest; certificates come from openssl (a throw-away CA).
  */
 import { spawnSync } from "node:child_process";
@@ -21,6 +21,9 @@ export const CONTROLLERS = [
   "deployment-controller", "replicaset-controller", "disruption-controller", "namespace-controller",
   "garbage-collector-controller", "serviceaccount-controller", "serviceaccount-token-controller",
   "endpoints-controller", "endpointslice-controller",
+  // A node that stops reporting: marked NotReady/Unknown and tainted after the node-monitor grace
+  // period (default periods kept), then its pods evicted once their tolerations run out.
+  "node-lifecycle-controller", "taint-eviction-controller",
 ];
 
 function openssl(args: string[], cwd: string): void {

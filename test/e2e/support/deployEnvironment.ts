@@ -1,8 +1,10 @@
 /**
- * The real-engine deploy suite's world, started once and always stopped: a control plane
- * (support/cluster.ts), three Consul servers behind a stand-in Service, the test kubelet, a copy
- * of the project with its e2e stack (the management token stored as its secret setting), and the
- * watcher of the test Mogis. `target` is how the shared failover scenarios act on it.
+ * The world of the suites that deploy through Kubernetes, started once and always stopped: a
+ * control plane (support/cluster.ts), three Consul servers behind a stand-in Service, two nodes
+ * (test kubelets, bound to by the test scheduler), each reaching Consul through a link of its own
+ * (its network, which a test can cut), a copy of the project with its e2e stack (the management
+ * token stored as its secret setting), the watcher of the test Mogis and the intervals their
+ * parents observed. `target` is how the shared failover scenarios act on it.
  */
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,11 +14,13 @@ import { LocalCluster } from "./cluster";
 import { ConsulServer } from "./consulServer";
 import { KubeApi } from "./kubeApi";
 import { TEST_IMAGE, testImages } from "./localPod";
+import { MogiIntervals } from "./mogiIntervals";
 import { MogiWatch } from "./mogiWatch";
 import { stopAll, waitFor } from "./processes";
 import { ProjectCopy } from "./project";
 import { TcpService } from "./tcpService";
 import { TestKubelet } from "./testKubelet";
+import { TestScheduler } from "./testScheduler";
 
 export const STACK = "e2e";
 export const NAMESPACE = "mogi-e2e";
@@ -33,9 +37,24 @@ export class DeployEnvironment {
   consuls: ConsulServer[] = [];
   consulService!: TcpService;
   api!: KubeApi;
-  kubelet!: TestKubelet;
+  /** The nodes, each with its own link to the Consul Service. */
+  nodes: { kubelet: TestKubelet; link: TcpService }[] = [];
+  scheduler!: TestScheduler;
   project!: ProjectCopy;
   consulVersion = "";
+  readonly intervals = new MogiIntervals();
+
+  /** The node running `pod`. */
+  nodeOf(pod: string): { kubelet: TestKubelet; link: TcpService } {
+    const node = this.nodes.find((n) => n.kubelet.podNames().includes(pod));
+    if (!node) throw new Error(`no node runs pod ${pod}`);
+    return node;
+  }
+
+  /** The last errors of the test kubelets and scheduler, for failure messages. */
+  standInErrors(): string {
+    return [...this.nodes.flatMap((n) => n.kubelet.errors.slice(-5)), ...this.scheduler.errors.slice(-5)].join("\n");
+  }
 
   /** The first server: the tests' own reads (the stack and the pods go through the Service). */
   get consul(): ConsulServer {
@@ -71,8 +90,24 @@ export class DeployEnvironment {
     this.consulVersion = ((await this.consul.api("GET", "/v1/agent/self")).body as { Config: { Version: string } }).Config.Version;
     await this.cluster.start();
     this.api = new KubeApi(this.cluster.server, this.cluster.pki);
-    this.kubelet = new TestKubelet(this.api, { nodeName: "e2e-node", dir: path.join(this.work, "kubelet"), images: testImages(this.work), extraEnv: { MOGI_EVENTS: this.watch.eventsFile } });
-    await this.kubelet.start();
+    const images = testImages(this.work);
+    for (const name of ["e2e-node-a", "e2e-node-b"]) {
+      // The node's network: its pods reach the Consul Service through this link (what the
+      // Service's address resolves to on that node), so that one node can be cut off alone.
+      const link = new TcpService(() => [this.consulService.port]);
+      await link.start();
+      const kubelet = new TestKubelet(this.api, {
+        nodeName: name,
+        dir: path.join(this.work, name),
+        images,
+        extraEnv: { MOGI_EVENTS: this.watch.eventsFile, CONSUL_HTTP_ADDR: `http://${link.address}` },
+        intervals: this.intervals,
+      });
+      await kubelet.start();
+      this.nodes.push({ kubelet, link });
+    }
+    this.scheduler = new TestScheduler(this.api);
+    this.scheduler.start();
     this.project = new ProjectCopy(this.work, "project");
     this.project.writeStackConfig(STACK, this.stackConfig());
     await this.project.pulumi(["stack", "init", STACK, "--secrets-provider", "passphrase"]);
@@ -83,7 +118,11 @@ export class DeployEnvironment {
 
   async stop(): Promise<void> {
     await this.watch.stop();
-    await this.kubelet?.stop();
+    await this.scheduler?.stop();
+    for (const node of this.nodes) {
+      await node.kubelet.stop();
+      await node.link.stop();
+    }
     await this.consulService?.stop();
     await stopAll();
     await this.cluster.stop();
@@ -94,10 +133,12 @@ export class DeployEnvironment {
     holderPod: async () => (await this.liveConsul().lockHolder(lockKey))?.name,
     deletePod: async (pod) => void (await this.api.call("DELETE", this.ns(`/pods/${pod}`))),
     evictPod: async (pod) => (await this.api.request("POST", this.ns(`/pods/${pod}/eviction`), { apiVersion: "policy/v1", kind: "Eviction", metadata: { name: pod, namespace: NAMESPACE } })).status,
+    // The node goes silent and its processes die; kube-controller-manager's node-lifecycle and
+    // taint-eviction controllers do the rest (nothing is force-deleted here).
     loseNode: async (pod) => {
-      this.kubelet.lose(pod);
-      // The node controller, after the node's lease expires, would delete it with grace 0.
-      await this.api.call("DELETE", this.ns(`/pods/${pod}`), { apiVersion: "v1", kind: "DeleteOptions", gracePeriodSeconds: 0 });
+      const { kubelet } = this.nodeOf(pod);
+      kubelet.stopReporting();
+      kubelet.killAll();
     },
     // The server whose node the holder's session is bound to: the one whose restart matters.
     restartConsulServers: async () => {

@@ -15,6 +15,7 @@ import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { DEFAULT_CONSUL_IMAGE } from "../../../components/singletonWorkloadArgs";
 import { engine } from "../../engines/paths";
+import type { MogiIntervals } from "./mogiIntervals";
 import { Proc } from "./processes";
 
 /** The image name the e2e stacks give Mogi: the test Mogi, run from the host's filesystem. */
@@ -49,6 +50,8 @@ export interface LocalPodOptions {
   /** Extra environment for the main container (e.g. the test Mogi's listen address). */
   extraEnv?: Record<string, string>;
   logFile: string;
+  /** Where the main container's output tells when Mogi started and ended (its parent's view). */
+  intervals?: MogiIntervals;
 }
 
 const DEFAULT_FILE_MODE = 0o644;
@@ -80,8 +83,16 @@ export class LocalPod {
   startMain(): Proc {
     const container = this.spec.containers[0];
     const { command, env } = this.resolve(container);
-    this.main = new Proc(`${this.options.podName}/${container.name}`, command[0], command.slice(1), { env: { ...env, ...this.options.extraEnv }, logFile: this.options.logFile });
+    const intervals = this.options.intervals;
+    const onLine = intervals && ((line: string, t: number) => intervals.observe(this.options.podName, line, t));
+    this.main = new Proc(`${this.options.podName}/${container.name}`, command[0], command.slice(1), { env: { ...env, ...this.options.extraEnv }, logFile: this.options.logFile, onLine });
     return this.main;
+  }
+
+  /** Every process of the main container SIGKILLed at once, as when its node dies. */
+  kill(): void {
+    this.main?.signalGroup("SIGKILL");
+    this.options.intervals?.killed(this.options.podName, Date.now());
   }
 
   private fillVolume(volume: any): void {

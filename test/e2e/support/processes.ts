@@ -3,7 +3,7 @@
  * of them stopped at the end even when a test fails (nothing is left running after a suite).
  */
 import { ChildProcess, spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { appendFileSync, closeSync, openSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -41,6 +41,11 @@ export interface StartOptions {
   cwd?: string;
   /** Output goes here (appended); `tail()` reads it back. */
   logFile: string;
+  /**
+   * Each output line as it arrives, with the time it was read (as a container runtime stamps its
+   * logs). Output then passes through this process, and each line is logged with that time.
+   */
+  onLine?: (line: string, t: number) => void;
 }
 
 /** One started process. */
@@ -51,8 +56,29 @@ export class Proc {
 
   constructor(readonly name: string, command: string, args: string[], readonly options: StartOptions) {
     const log = openSync(options.logFile, "a");
-    this.child = spawn(command, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: ["ignore", log, log], detached: true });
-    closeSync(log);
+    const onLine = options.onLine;
+    this.child = spawn(command, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: onLine ? ["ignore", "pipe", "pipe"] : ["ignore", log, log], detached: true });
+    if (onLine) {
+      const stamped = (stream: NodeJS.ReadableStream | null) => {
+        let partial = "";
+        stream?.setEncoding("utf8");
+        stream?.on("data", (chunk: string) => {
+          const t = Date.now();
+          const lines = (partial + chunk).split("\n");
+          partial = lines.pop() as string;
+          for (const line of lines) {
+            appendFileSync(log, `${new Date(t).toISOString()} ${line}\n`);
+            onLine(line, t);
+          }
+        });
+        stream?.on("end", () => (partial ? appendFileSync(log, `${partial}\n`) : undefined));
+      };
+      stamped(this.child.stdout);
+      stamped(this.child.stderr);
+      this.child.on("close", () => closeSync(log));
+    } else {
+      closeSync(log);
+    }
     this.exited = new Promise((resolve) => {
       this.child.on("exit", (code, signal) => {
         this.exitCode = code;

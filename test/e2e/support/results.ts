@@ -1,5 +1,5 @@
 /** Measurements of the e2e suites: test/e2e/results/<file> (gitignored, rewritten by every run). */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 
 export const RESULTS_DIR = path.join(__dirname, "..", "results");
@@ -9,6 +9,16 @@ export function writeResults(file: string, data: Record<string, unknown>): strin
   const target = path.join(RESULTS_DIR, file);
   writeFileSync(target, `${JSON.stringify({ measuredAt: new Date().toISOString(), machine: machine(), ...data }, null, 2)}\n`);
   return target;
+}
+
+/**
+ * Adds `data` under `scenarios` of a results file several suites write (each its own scenarios),
+ * keeping what the others wrote in the same run.
+ */
+export function mergeResults(file: string, data: { scenarios: Record<string, unknown> } & Record<string, unknown>): string {
+  const target = path.join(RESULTS_DIR, file);
+  const existing = existsSync(target) ? (JSON.parse(readFileSync(target, "utf8")) as { scenarios?: Record<string, unknown> }) : {};
+  return writeResults(file, { ...existing, ...data, scenarios: { ...existing.scenarios, ...data.scenarios } });
 }
 
 function machine(): string {

@@ -7,10 +7,20 @@
  */
 import { createConnection, createServer, Server, Socket } from "node:net";
 
+/**
+ * How a link behaves. `blackhole`: a silent partition. Connections are accepted and nothing passes
+ * either way, no RST (held, not dropped, so that after `up` the bytes flow again as TCP's
+ * retransmissions would deliver them). `refuse`: existing connections are reset, new ones refused.
+ */
+export type LinkState = "up" | "blackhole" | "refuse";
+
 export class TcpService {
   private server?: Server;
   private next = 0;
   private readonly sockets = new Set<Socket>();
+  private readonly pairs = new Set<{ client: Socket; upstream: Socket }>();
+  private held: Socket[] = [];
+  private state: LinkState = "up";
   port = 0;
 
   constructor(private readonly backends: () => number[]) {}
@@ -19,8 +29,39 @@ export class TcpService {
     return `127.0.0.1:${this.port}`;
   }
 
+  /** Cuts or restores the link (see LinkState). */
+  set(state: LinkState): void {
+    this.state = state;
+    if (state === "up") {
+      for (const { client, upstream } of this.pairs) {
+        client.pipe(upstream);
+        upstream.pipe(client);
+      }
+      for (const client of this.held.splice(0)) if (!client.destroyed) this.forward(client, this.backends().length);
+    } else {
+      for (const { client, upstream } of this.pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+        if (state === "refuse") {
+          client.resetAndDestroy();
+          upstream.resetAndDestroy();
+        }
+      }
+      if (state === "refuse") for (const client of this.held.splice(0)) client.resetAndDestroy();
+    }
+  }
+
   async start(): Promise<void> {
-    this.server = createServer((client) => this.forward(client, this.backends().length));
+    this.server = createServer((client) => {
+      if (this.state === "refuse") client.resetAndDestroy();
+      else if (this.state === "blackhole") {
+        client.pause();
+        this.track(client);
+        this.held.push(client);
+      } else this.forward(client, this.backends().length);
+    });
     await new Promise<void>((resolve) => this.server?.listen(0, "127.0.0.1", resolve));
     this.port = (this.server.address() as { port: number }).port;
   }
@@ -38,18 +79,25 @@ export class TcpService {
       connected = true;
       this.track(client);
       this.track(upstream);
-      client.pipe(upstream).pipe(client);
+      const pair = { client, upstream };
+      this.pairs.add(pair);
+      if (this.state === "up") client.pipe(upstream).pipe(client);
+      else client.pause();
       client.on("error", () => upstream.destroy());
-      client.on("close", () => upstream.destroy());
+      client.on("close", () => {
+        this.pairs.delete(pair);
+        upstream.destroy();
+      });
       upstream.on("close", () => client.destroy());
+      upstream.on("error", () => client.destroy());
     });
-    upstream.on("error", () => {
+    upstream.once("error", () => {
       if (!connected) this.forward(client, attemptsLeft - 1); // refused: try the next server
-      else client.destroy();
     });
   }
 
   private track(socket: Socket): void {
+    socket.on("error", () => socket.destroy()); // a reset peer is the link's business, not the test's
     this.sockets.add(socket);
     socket.on("close", () => this.sockets.delete(socket));
   }

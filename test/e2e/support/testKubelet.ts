@@ -1,13 +1,14 @@
 /**
  * TEST KUBELET: test infrastructure, not a kubelet. No kubelet can run on these machines, so this
- * stands in for the one node of the e2e cluster; everything it talks to (API server, controller-
+ * stands in for a node of the e2e cluster; everything it talks to (API server, controller-
  * manager, Consul) and everything it runs (the wrapper, `consul lock`, the test Mogi) is real.
  *
  * What it does, as the kubelet would:
- * - registers its Node (Ready) and keeps the node's status and its Lease in kube-node-lease fresh;
- * - binds unscheduled pods to itself (there is no scheduler) and runs each bound pod as local
- *   processes (support/localPod.ts: volumes from the API's ConfigMaps and Secrets, init
- *   containers, then the main container);
+ * - registers its Node (Ready) and keeps the node's status and its Lease in kube-node-lease fresh
+ *   (every 10 s, as the kubelet renews its lease);
+ * - runs each pod bound to its node (support/testScheduler.ts binds them) as local processes
+ *   (support/localPod.ts: volumes from the API's ConfigMaps and Secrets, init containers, then
+ *   the main container);
  * - probes readiness (httpGet, the pod's own period and failure threshold) and writes the pod's
  *   status (phase, conditions with Ready, pod IP, container statuses) through the status subresource;
  * - restarts an exited main container with the kubelet's back-off (10 s doubling to 300 s, back to
@@ -15,13 +16,19 @@
  * - on deletion: SIGTERM to the main process, SIGKILL to its process group after the grace period,
  *   then removes the pod object (grace 0, uid precondition).
  * Where it differs: each pod's "network" is 127.0.0.1 with a port of its own (MOGI_TEST_LISTEN),
- * and mount paths are mapped into the pod's directory (localPod.ts).
+ * and mount paths are mapped into the pod's directory (localPod.ts). A node's own network is
+ * its caller's business (a link of its own to Consul, passed in `extraEnv`).
+ *
+ * Faults, as a real node produces them: `stopReporting()` (the node stops talking to the API
+ * server: heartbeats, lease, pod status, pod deletions all stop, while its processes run on),
+ * `killAll()` (its processes die at once, as with the machine), `resumeReporting()` (it comes back).
  */
 import { mkdirSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import * as path from "node:path";
 import { KubeApi } from "./kubeApi";
 import { LocalPod } from "./localPod";
+import type { MogiIntervals } from "./mogiIntervals";
 import { freePort, Proc, sleep } from "./processes";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -58,11 +65,16 @@ export interface TestKubeletOptions {
   images: Record<string, string>;
   /** Extra environment for every pod's main container. */
   extraEnv?: Record<string, string>;
+  /** Where the pods' output tells when their Mogi started and ended. */
+  intervals?: MogiIntervals;
 }
 
 export class TestKubelet {
   private readonly pods = new Map<string, ManagedPod>();
   private stopped = false;
+  private reporting = true;
+  /** When the node last renewed its Lease (ms epoch): a lost node's last sign of life. */
+  lastHeartbeatAt = 0;
   private loops: Promise<void>[] = [];
   /** Errors of the loop, surfaced by the tests (a kubelet that silently stops would hide failures). */
   readonly errors: string[] = [];
@@ -92,12 +104,30 @@ export class TestKubelet {
     return [...this.pods.values()].find((p) => p.name === podName && !p.lost)?.local.main;
   }
 
-  /** The node is lost for this pod: its processes are SIGKILLed and nothing is reported any more. */
-  lose(podName: string): void {
+  get nodeName(): string {
+    return this.options.nodeName;
+  }
+
+  /** Names of the pods this node runs (whatever the API server believes). */
+  podNames(): string[] {
+    return [...this.pods.values()].map((p) => p.name);
+  }
+
+  /** The node stops talking to the API server; its processes run on. */
+  stopReporting(): void {
+    this.reporting = false;
+  }
+
+  /** The node talks to the API server again (it finishes what it was told meanwhile, such as deletions). */
+  resumeReporting(): void {
+    this.reporting = true;
+  }
+
+  /** Every process of every pod on this node dies at once (the machine is gone); nothing restarts them. */
+  killAll(): void {
     for (const pod of this.pods.values()) {
-      if (pod.name !== podName) continue;
       pod.lost = true;
-      pod.local.main?.signalGroup("SIGKILL");
+      pod.local.kill();
     }
   }
 
@@ -105,7 +135,7 @@ export class TestKubelet {
     return (async () => {
       while (!this.stopped) {
         try {
-          await task();
+          if (this.reporting) await task();
         } catch (error) {
           this.errors.push(`${new Date().toISOString()} ${(error as Error).message}`);
         }
@@ -135,6 +165,7 @@ export class TestKubelet {
     } else {
       await this.api.mergePatch(lease, { spec });
     }
+    this.lastHeartbeatAt = now.getTime();
   }
 
   private async syncPods(): Promise<void> {
@@ -143,13 +174,13 @@ export class TestKubelet {
     for (const pod of list.items as any[]) {
       const uid = pod.metadata.uid as string;
       seen.add(uid);
-      if (!pod.spec.nodeName) {
-        if (!pod.metadata.deletionTimestamp) await this.bind(pod);
-        continue;
-      }
       if (pod.spec.nodeName !== this.options.nodeName) continue;
       const managed = this.pods.get(uid);
-      if (managed?.lost) continue;
+      if (managed?.lost) {
+        // Its processes died with the node; back, the node confirms the deletion it was asked for.
+        if (pod.metadata.deletionTimestamp) await this.terminate(pod, managed);
+        continue;
+      }
       if (pod.metadata.deletionTimestamp) await this.terminate(pod, managed);
       else if (!managed) await this.startPod(pod);
       else await this.tend(pod, managed);
@@ -160,13 +191,6 @@ export class TestKubelet {
         this.pods.delete(uid);
       }
     }
-  }
-
-  private async bind(pod: any): Promise<void> {
-    const { name, namespace } = pod.metadata;
-    await this.api.request("POST", `/api/v1/namespaces/${namespace}/pods/${name}/binding`, {
-      apiVersion: "v1", kind: "Binding", metadata: { name, namespace }, target: { apiVersion: "v1", kind: "Node", name: this.options.nodeName },
-    });
   }
 
   /** Volumes' ConfigMaps and Secrets, read from the API; undefined while one is missing. */
@@ -203,6 +227,7 @@ export class TestKubelet {
       sources: { configMap: (n) => data.configMaps.get(n), secret: (n) => data.secrets.get(n) },
       extraEnv: { ...this.options.extraEnv, MOGI_TEST_LISTEN: listen },
       logFile: path.join(this.options.dir, "pods", `${namespace}_${name}.log`),
+      intervals: this.options.intervals,
     });
     const managed: ManagedPod = { uid, name, namespace, local, listen, startedAt: new Date().toISOString(), restartCount: 0, ready: false, probeFailures: 0, nextProbeAt: 0, backoffMs: BACKOFF_FIRST_MS, lastStartMs: Date.now() };
     this.pods.set(uid, managed);
@@ -257,7 +282,7 @@ export class TestKubelet {
   private async terminate(pod: any, managed: ManagedPod | undefined): Promise<void> {
     const { name, namespace, uid } = pod.metadata;
     const main = managed?.local.main;
-    if (managed && main?.alive) {
+    if (managed && !managed.lost && main?.alive) {
       if (!managed.terminating) {
         const grace = pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30;
         managed.terminating = { killAt: Date.now() + grace * 1000 };

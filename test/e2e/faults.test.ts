@@ -1,0 +1,158 @@
+/**
+ * The faults a real cluster produces, through Kubernetes: the stack deployed with `npm run deploy`
+ * on a real control plane (two nodes run by test kubelets, the one stand-in with the test
+ * scheduler), three real Consul servers, each node reaching Consul through a link of its own.
+ * Nothing is force-deleted: a lost node is found by kube-controller-manager's node-lifecycle
+ * controller (default periods: 50 s grace, 5 s monitor period) and its pod evicted by the
+ * taint-eviction controller when the pod's toleration (the stack's default, 10 s) runs out.
+ *
+ * Overlap is judged from the intervals Mogi's parent observed (support/mogiIntervals.ts), per
+ * scenario, and every `npm run status` run is asserted (verdict and reason). Runs side by side
+ * with the deploy and lock suites (its own control plane, Consul and project copy).
+ */
+import { rmSync } from "node:fs";
+import { minMedianMax } from "../support/failover";
+import { DeployEnvironment, STACK } from "./support/deployEnvironment";
+import { sleep, waitFor } from "./support/processes";
+import type { ScenarioResult } from "./support/mogiIntervals";
+import { mergeResults } from "./support/results";
+import { StatusCli } from "./support/statusCli";
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+const RUNS = 3;
+const env = new DeployEnvironment();
+const { intervals, target } = env;
+const statusCli = new StatusCli(env);
+const results: Record<string, ScenarioResult> = {};
+
+/** Records a scenario, once the intervals since it began show never two Mogis and positive margins. */
+function record(scenario: string, runs: number[], note: string, since: number): void {
+  results[scenario] = intervals.scenario(scenario, runs, note, since);
+}
+
+const pods = () => env.api.call("GET", env.ns("/pods")).then((list) => list.items as any[]);
+const restarts = async (pod: string) => (await env.api.call("GET", env.ns(`/pods/${pod}`))).status?.containerStatuses?.[0]?.restartCount as number;
+const runningIn = (pod: string) => intervals.running().join() === pod;
+/** The first Mogi start after `since` (parent-observed), optionally in a given pod or outside one. */
+const mogiStart = (since: number, timeoutMs: number, which: { in?: string; except?: string } = {}) =>
+  waitFor(`a Mogi to start${which.in ? ` in ${which.in}` : ""}${which.except ? ` outside ${which.except}` : ""}`, () =>
+    intervals.since(since).find((i) => i.start >= since && (!which.in || i.pod === which.in) && i.pod !== which.except), timeoutMs, 50);
+const mogiEnd = (pod: string, timeoutMs: number) =>
+  waitFor(`${pod}'s Mogi to end`, () => (intervals.running().includes(pod) ? undefined : intervals.since(0).filter((i) => i.pod === pod).pop()?.end), timeoutMs, 20);
+
+/** The holder, once status says it is the healthy single holder. */
+async function healthyHolder(): Promise<string> {
+  const holder = await waitFor("a holder running Mogi", async () => {
+    const pod = await target.holderPod();
+    return pod && runningIn(pod) ? pod : undefined;
+  }, 180_000, 200);
+  await statusCli.expectHealthy(holder, 120_000);
+  return holder;
+}
+
+/** Brings a lost node back and waits until Kubernetes has forgotten the pods it lost with it. */
+async function recover(node: (typeof env.nodes)[number], lostPod: string): Promise<void> {
+  node.link.set("up");
+  node.kubelet.resumeReporting();
+  await waitFor(`the lost pod ${lostPod} to be gone`, async () => !(await pods()).some((p) => p.metadata.name === lostPod), 180_000, 500);
+  await waitFor(`node ${node.kubelet.nodeName} to be Ready and untainted`, async () => {
+    const n = await env.api.call("GET", `/api/v1/nodes/${node.kubelet.nodeName}`);
+    return (n.status.conditions as any[]).find((c) => c.type === "Ready")?.status === "True" && !(n.spec.taints ?? []).length;
+  }, 120_000, 500);
+}
+
+beforeAll(async () => {
+  await env.start();
+  const run = await env.project.deploy(["up", "--stack", STACK]);
+  if (run.code !== 0) throw new Error(`up failed (exit ${run.code}):\n${run.output.split("\n").slice(-30).join("\n")}`);
+}, 15 * 60_000);
+
+afterAll(async () => {
+  await env.stop();
+  if (Object.keys(results).length) {
+    mergeResults("failover.json", { consul: env.consulVersion, scenarios: results });
+    console.log(`faults through Kubernetes, ms (${RUNS} runs each):\n${Object.entries(results).map(([k, r]) => `  ${k.padEnd(56)} min ${String(r.min).padStart(6)}  median ${String(r.median).padStart(6)}  max ${String(r.max).padStart(6)}  maxConcurrent ${r.maxConcurrent}  margin ${r.marginMs ? `${r.marginMs.min}/${r.marginMs.median}/${r.marginMs.max}` : "-"}`).join("\n")}\nstatus runs: ${statusCli.runs.length}`);
+  }
+  if (process.env.MOGI_E2E_KEEP) console.log(`kept ${env.work}`);
+  else rmSync(env.work, { recursive: true, force: true });
+}, 5 * 60_000);
+
+describe("faults a real cluster produces, never two Mogis (parent-observed), status right at each step", () => {
+  test("silent partition of the holder's node from Consul (its node still reports): Mogi stops, the pod turns not Ready, status says why; healed, Mogi is back in the same container", async () => {
+    const since = Date.now();
+    const stopped: number[] = [];
+    const back: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const holder = await healthyHolder();
+      const node = env.nodeOf(holder);
+      const restartsBefore = await restarts(holder);
+      const cut = Date.now();
+      node.link.set("blackhole");
+      stopped.push((await mogiEnd(holder, 30_000)) - cut);
+      // With one replica nobody takes over: status must say the holder is not Ready (its guard
+      // stopped Mogi), then, once its session expired, that nobody holds the lock.
+      // (Readiness fails after 3 probes, 15 s; the session expires 22.5-30 s after the cut: status
+      // may see either first.)
+      const waiting = (f: Record<string, string>) => new RegExp(`nobody holds .*waiting for it: ${holder}$`).test(f["lock-held"] ?? "");
+      await statusCli.expectDegraded("the holder not Ready, or nobody holding the lock", (f) => /is not Ready: .*lock guard stopped it/.test(f["holder-ready"] ?? "") || waiting(f), 60_000);
+      await statusCli.expectDegraded("the session expired, the pod waiting for the lock", waiting, 60_000);
+      expect(intervals.running()).toEqual([]);
+      const healed = Date.now();
+      node.link.set("up");
+      const again = await mogiStart(healed, 90_000, { in: holder });
+      back.push(again.start - healed);
+      await statusCli.expectHealthy(holder, 60_000);
+      expect(await restarts(holder)).toBe(restartsBefore); // the same container waited for the lock
+    }
+    record("silent partition (K8s): holder's Mogi stopped", stopped, "node's link to Consul black-holed → the holder's Mogi ended (bound 11 s)", since);
+    record("silent partition (K8s): Mogi back after heal", back, "link restored → Mogi started again in the same container (no restart)", since);
+    for (const t of stopped) expect(t).toBeLessThanOrEqual(12_000);
+  }, 20 * 60_000);
+
+  for (const processes of ["dead", "alive but partitioned"] as const) {
+    test(`node lost, processes ${processes}: the real node-lifecycle and taint-eviction controllers replace the pod; the replacement runs Mogi within ~90 s of the last heartbeat`, async () => {
+      const since = Date.now();
+      const takeovers: number[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        const holder = await healthyHolder();
+        const node = env.nodeOf(holder);
+        node.kubelet.stopReporting();
+        if (processes === "dead") node.kubelet.killAll();
+        else node.link.set("blackhole");
+        const lastHeartbeat = node.kubelet.lastHeartbeatAt;
+        const t0 = Date.now();
+        // Once Kubernetes has noticed (node not Ready), status must say where the problem is.
+        await statusCli.expectDegraded("the node not Ready", (f) => new RegExp(`on node ${node.kubelet.nodeName}, which is not Ready`).test(f["pod-node"] ?? ""), 120_000);
+        const next = await mogiStart(t0, 240_000, { except: holder });
+        expect(env.nodeOf(next.pod)).not.toBe(node);
+        takeovers.push(next.start - lastHeartbeat);
+        if (processes === "alive but partitioned") expect(intervals.running()).toEqual([next.pod]);
+        await recover(node, holder);
+        await statusCli.expectHealthy(next.pod, 60_000);
+      }
+      record(`node lost, processes ${processes}: replacement's Mogi`, takeovers, "last heartbeat → the replacement's Mogi start on the other node (node-monitor grace 50 s + period 5 s + toleration 10 s, or the old session's expiry + lock-delay)", since);
+      expect(minMedianMax(takeovers).median).toBeLessThanOrEqual(90_000);
+    }, 25 * 60_000);
+  }
+
+  test("Consul servers restarted 3 times in a row: each gap ≤ 30 s, the third no longer than the first + 5 s, no container restart", async () => {
+    const since = Date.now();
+    const holder = await healthyHolder();
+    const restartsBefore = await restarts(holder);
+    const gaps: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      await waitFor("Mogi running in the holder", () => runningIn(holder) || undefined, 120_000, 100);
+      await sleep(2_000); // the lock confirmed by a few reads
+      const t0 = Date.now();
+      await target.restartConsulServers();
+      const end = await mogiEnd(holder, 60_000);
+      const again = await mogiStart(t0, 120_000);
+      gaps.push(again.start - end);
+      expect(again.pod).toBe(holder);
+    }
+    expect(await restarts(holder)).toBe(restartsBefore); // no container restart, so no back-off
+    record("Consul servers restarted 3× in a row: time without Mogi", gaps, "the holder's server restarted (its session invalidated) → Mogi back in the same container after the lock-delay", since);
+    for (const gap of gaps) expect(gap).toBeLessThanOrEqual(30_000);
+    expect(gaps[2]).toBeLessThanOrEqual(gaps[0] + 5_000);
+  }, 15 * 60_000);
+});
