@@ -62,3 +62,23 @@ export function failoverBudget(readinessPeriodSeconds: number, nodeLossToleratio
     readinessPeriodSeconds,
   };
 }
+
+/**
+ * What the real-engine tier measured (`npm run test:e2e`, test/e2e/results; medians of 3 runs on
+ * the 2-core machine, seconds). Printed beside the bounds by `npm start` and used in
+ * `npm run status`' expectations; the README's "Failover budget" has every run and margin.
+ */
+export const MEASURED = {
+  on: "2026-12-02",
+  /** Lock level: SIGTERM to the holder's wrapper → the next Mogi's start. */
+  gracefulSeconds: 0.38,
+  /** Lock level: the holder's link black-holed → its Mogi ended. */
+  partitionedHolderStopsMogiSeconds: 5.8,
+  /** Lock level: the holder's processes SIGKILLed → the waiting pod's Mogi start. */
+  hardLossSeconds: 43.5,
+  /** Through Kubernetes: the node's last heartbeat → the replacement's Mogi start (processes dead). */
+  nodeLossSeconds: NODE_LOSS_MEASURED,
+  /** Through Kubernetes: Mogi's end → its start again, the holder's Consul server restarted (worst of 3 in a row). */
+  consulServerRestartSeconds: CONSUL_RESTART_MEASURED,
+} as const;
+

@@ -9,7 +9,7 @@ import { renderStack, StackRender } from "./render";
 import { isMandatory } from "../policy/evaluate";
 import { formatViolation } from "../policy/check";
 import { listStacks, STACKS_DIR, UnknownStackError } from "../stacks";
-import type { FailoverBudget } from "../failoverBudget";
+import { type FailoverBudget, MEASURED } from "../failoverBudget";
 
 export const DEFAULT_STACK = "dev";
 const USAGE = "usage: npm start [-- --stack <name> | --all] [--out <dir>]   (default: --stack dev --out out)";
@@ -60,7 +60,8 @@ export function summarize(render: StackRender, outDir: string): string {
     `${render.problems.length || mandatory ? "✗" : "✓"} ${render.stack} (${String(render.outputs.environment)}) → ${path.join(outDir, render.stack)}/`,
     `    Kubernetes: ${count(render.objects, (o) => o.kind)}`,
     `    Consul:     ${count(consul, (r) => r.type.split(":").pop() as string)} · policy ${String(render.outputs.consulPolicy)} · lock ${String(render.outputs.lockKey)}`,
-    `    Failover:   graceful ≤ ${budget.gracefulHandoverMaxSeconds} s, hard loss ≤ ${budget.hardLossMaxSeconds} s, Consul server restart ≤ ${budget.consulServerRestartMaxSeconds} s (+ ${budget.readinessPeriodSeconds} s readiness)`,
+    `    Failover:   bound (measured median, ${MEASURED.on}): graceful ≤ ${budget.gracefulHandoverMaxSeconds} s (${MEASURED.gracefulSeconds} s), holder cut off from Consul: Mogi stopped ≤ ${budget.partitionedHolderStopsMogiSeconds} s (${MEASURED.partitionedHolderStopsMogiSeconds} s),`,
+    `                hard loss ≤ ${budget.hardLossMaxSeconds} s (${MEASURED.hardLossSeconds} s), node lost ≤ ${budget.nodeLossMaxSeconds} s after its last heartbeat (${MEASURED.nodeLossSeconds} s), Consul server restart ≤ ${budget.consulServerRestartMaxSeconds} s (${MEASURED.consulServerRestartSeconds} s); + ${budget.readinessPeriodSeconds} s readiness`,
     `    Problems:   ${render.problems.length === 0 ? "none" : render.problems.length}`,
     ...render.problems.map((p) => `      - ${p}`),
     `    Policies:   ${render.violations.length === 0 ? "no violations" : `${mandatory} mandatory, ${render.violations.length - mandatory} advisory`}`,

@@ -3,7 +3,7 @@
  * operator asks, and `healthy` (exit 0) only when exactly one pod holds the lock, that pod is
  * Ready and no other pod is. Pure: no I/O, so every case is unit-tested.
  */
-import { HARD_LOSS_MAX_SECONDS, LOCK_DELAY_SECONDS, SESSION_TTL_SECONDS } from "../failoverBudget";
+import { HARD_LOSS_MAX_SECONDS, LOCK_DELAY_SECONDS, MEASURED, SESSION_TTL_SECONDS } from "../failoverBudget";
 import type { Facts, PodFacts } from "./facts";
 
 export type CheckName = "deployment" | "lock-held" | "holder-pod" | "holder-ready" | "pod-node" | "one-ready-pod";
@@ -55,7 +55,7 @@ export function assess(facts: Facts, firstSeen: FirstSeen = {}): Assessment {
   if (session && !holder) {
     const seen = firstSeen["holder-pod"];
     const eta = seen === undefined ? `within about ${HARD_LOSS_MAX_SECONDS} s of the loss` : `by about ${clock(seen + HARD_LOSS_MAX_SECONDS * 1000)} UTC`;
-    check("holder-pod", false, `the lock's session is named after pod ${session.name}, which no longer exists: a hard loss (node lost, or consul lock killed). Its session expires within 2 × ${SESSION_TTL_SECONDS} s of its last renewal, then the ${LOCK_DELAY_SECONDS} s lock-delay passes: expect a new holder ${eta}`);
+    check("holder-pod", false, `the lock's session is named after pod ${session.name}, which no longer exists: a hard loss (node lost, or consul lock killed). Its session expires within 2 × ${SESSION_TTL_SECONDS} s of its last renewal, then the ${LOCK_DELAY_SECONDS} s lock-delay passes: expect a new holder ${eta} (measured: ${MEASURED.hardLossSeconds} s)`);
   } else if (holder) {
     check("holder-pod", true, `pod ${holder.name} holds the lock`);
   }
@@ -70,7 +70,7 @@ export function assess(facts: Facts, firstSeen: FirstSeen = {}): Assessment {
     const since = pod.nodeNotReadySince ? ` since ${pod.nodeNotReadySince}` : "";
     check("pod-node", false, pod.terminating
       ? `pod ${pod.name} is terminating on node ${pod.node}, which is not Ready${since}: its kubelet stopped reporting, so the pod stays listed until the node returns; if its processes still run, its lock guard stopped Mogi when it lost Consul`
-      : `pod ${pod.name} is on node ${pod.node}, which is not Ready${since}: its kubelet stopped reporting (node lost or cut off). Kubernetes evicts the pod once its node-loss toleration runs out and starts a replacement, which takes the lock once the old session has expired`);
+      : `pod ${pod.name} is on node ${pod.node}, which is not Ready${since}: its kubelet stopped reporting (node lost or cut off). Kubernetes evicts the pod once its node-loss toleration runs out and starts a replacement, which takes the lock once the old session has expired (measured: the replacement's Mogi ${MEASURED.nodeLossSeconds} s after the node's last heartbeat)`);
   }
 
   const ready = facts.pods.filter((p) => p.ready);

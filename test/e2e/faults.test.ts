@@ -37,8 +37,7 @@ const runningIn = (pod: string) => intervals.running().join() === pod;
 const mogiStart = (since: number, timeoutMs: number, which: { in?: string; except?: string } = {}) =>
   waitFor(`a Mogi to start${which.in ? ` in ${which.in}` : ""}${which.except ? ` outside ${which.except}` : ""}`, () =>
     intervals.since(since).find((i) => i.start >= since && (!which.in || i.pod === which.in) && i.pod !== which.except), timeoutMs, 50);
-const mogiEnd = (pod: string, timeoutMs: number) =>
-  waitFor(`${pod}'s Mogi to end`, () => (intervals.running().includes(pod) ? undefined : intervals.since(0).filter((i) => i.pod === pod).pop()?.end), timeoutMs, 20);
+const mogiEnd = (pod: string, after: number, timeoutMs: number) => waitFor(`${pod}'s Mogi to end`, () => intervals.endIn(pod, after), timeoutMs, 20);
 
 /** The holder, once status says it is the healthy single holder. */
 async function healthyHolder(): Promise<string> {
@@ -88,7 +87,7 @@ describe("faults a real cluster produces, never two Mogis (parent-observed), sta
       const restartsBefore = await restarts(holder);
       const cut = Date.now();
       node.link.set("blackhole");
-      stopped.push((await mogiEnd(holder, 30_000)) - cut);
+      stopped.push((await mogiEnd(holder, cut, 30_000)) - cut);
       // With one replica nobody takes over: status must say the holder is not Ready (its guard
       // stopped Mogi), then, once its session expired, that nobody holds the lock.
       // (Readiness fails after 3 probes, 15 s; the session expires 22.5-30 s after the cut: status
@@ -145,7 +144,7 @@ describe("faults a real cluster produces, never two Mogis (parent-observed), sta
       await sleep(2_000); // the lock confirmed by a few reads
       const t0 = Date.now();
       await target.restartConsulServers();
-      const end = await mogiEnd(holder, 60_000);
+      const end = await mogiEnd(holder, t0, 60_000);
       const again = await mogiStart(t0, 120_000);
       gaps.push(again.start - end);
       expect(again.pod).toBe(holder);

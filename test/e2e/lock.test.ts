@@ -204,8 +204,8 @@ describe("exclusion and hand-over, never two Mogis at once (parent-observed)", (
   /** The next Mogi start (parent-observed) after `since` in a pod other than `except`. */
   const nextStart = (since: number, timeoutMs: number, except?: string) =>
     waitFor(`a Mogi to start${except ? ` outside ${except}` : ""}`, () => intervals.since(since).find((i) => i.start >= since && i.pod !== except), timeoutMs, 20);
-  /** The end (parent-observed) of the Mogi `pod` runs now. */
-  const endOf = (pod: string, timeoutMs: number) => waitFor(`${pod}'s Mogi to end`, () => intervals.since(0).find((i) => i.pod === pod && i.end !== undefined && !intervals.running().includes(pod))?.end, timeoutMs, 20);
+  /** The end (parent-observed) of the Mogi `pod` ran at `after`. */
+  const endOf = (pod: string, after: number, timeoutMs: number) => waitFor(`${pod}'s Mogi to end`, () => intervals.endIn(pod, after), timeoutMs, 20);
 
   afterEach(async () => {
     for (const pod of fleet) pod.link.set("up");
@@ -259,7 +259,7 @@ describe("exclusion and hand-over, never two Mogis at once (parent-observed)", (
       const { session } = (await consul.lockHolder(lockKey(lockPrefix))) as { session: string };
       const destroyed = Date.now();
       await consul.call("PUT", `/v1/session/destroy/${session}`);
-      stops.push((await endOf(holder.name, 10_000)) - destroyed);
+      stops.push((await endOf(holder.name, destroyed, 10_000)) - destroyed);
       const next = await nextStart(destroyed, 120_000, holder.name);
       takeovers.push(next.start - destroyed);
       expect(holder.main.alive).toBe(true); // no container exit, so no restart back-off
@@ -279,7 +279,7 @@ describe("exclusion and hand-over, never two Mogis at once (parent-observed)", (
       const { session } = (await consul.lockHolder(lockKey(lockPrefix))) as { session: string };
       const destroyed = Date.now();
       await consul.call("PUT", `/v1/session/destroy/${session}`);
-      await endOf(pod.name, 10_000);
+      await endOf(pod.name, destroyed, 10_000);
       const again = await waitFor("Mogi to start again in the same pod", () => intervals.since(destroyed).find((x) => x.pod === pod.name && x.start > destroyed), 60_000, 20);
       back.push(again.start - destroyed);
       expect(pod.main.alive).toBe(true);
@@ -299,7 +299,7 @@ describe("exclusion and hand-over, never two Mogis at once (parent-observed)", (
       const holder = await currentHolder();
       const cut = Date.now();
       holder.link.set("blackhole"); // the holder's processes run on; its packets to Consul vanish
-      const end = await endOf(holder.name, 30_000);
+      const end = await endOf(holder.name, cut, 30_000);
       stopped.push(end - cut);
       const next = await nextStart(cut, 120_000, holder.name);
       takeovers.push(next.start - cut);
@@ -323,7 +323,7 @@ describe("exclusion and hand-over, never two Mogis at once (parent-observed)", (
       const holder = await currentHolder();
       const cut = Date.now();
       holder.link.set("refuse");
-      stopped.push((await endOf(holder.name, 30_000)) - cut);
+      stopped.push((await endOf(holder.name, cut, 30_000)) - cut);
       await sleep(Math.max(0, cut + 20_000 - Date.now()));
       holder.link.set("up");
       const next = await nextStart(cut, 120_000);

@@ -74,6 +74,12 @@ export class MogiIntervals {
     return this.all.filter((i) => (i.end ?? Infinity) >= since).sort((a, b) => a.start - b.start);
   }
 
+  /** When the Mogi `pod` ran at or after `after` ended (parent-observed), once it has. */
+  endIn(pod: string, after: number): number | undefined {
+    if (this.running().includes(pod)) return undefined;
+    return this.all.filter((i) => i.pod === pod && (i.end ?? 0) >= after).pop()?.end;
+  }
+
   /** Pods whose Mogi runs now. */
   running(): string[] {
     return this.all.filter((i) => i.end === undefined).map((i) => i.pod);
