@@ -15,6 +15,8 @@ function raw(overrides: Record<string, unknown> = {}): Record<string, unknown> {
     image: "quay.io/example/mogi:1.4.2",
     command: JSON.stringify(["/usr/local/bin/mogi", "serve"]),
     createNamespace: "false",
+    readOnlyRootFilesystem: "true",
+    networkPolicy: JSON.stringify({ dns: "openshift-dns", ingressFrom: [{ namespace: "clients" }] }),
     consul: JSON.stringify({ address: "consul.example.com:443", scheme: "https", caFrom: { kind: "Secret", name: "consul-ca-cert", key: "tls.crt" }, providerCaPem: PEM }),
     ...overrides,
   };
