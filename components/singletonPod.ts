@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { CONSUL_RETRY_SECONDS, consulAddrPort, LOCK_WRAPPER_FILE, LockWrapperEnv, lockKey } from "./lockWrapper";
 import { LOCK_CHECK_SECONDS, LOCK_DEADLINE_SECONDS, MOGI_GRACE_SECONDS } from "./lockTiming";
+import { EMPTY_DIR_SIZE_LIMITS, INIT_CONTAINER_STORAGE, mainContainerStorage, withEphemeralStorage } from "./podStorage";
 import {
   CONSUL_ANNOTATION_PREFIX, CONSUL_BINARY_IN_IMAGE, DEFAULT_CONSUL_IMAGE, DEFAULT_HEALTH_PATH, DEFAULT_NODE_LOSS_TOLERATION_SECONDS, DEFAULT_PORT,
   DEFAULT_RESOURCES, INIT_RESOURCES, MIN_TERMINATION_GRACE_SECONDS, READINESS_PERIOD_SECONDS, SingletonWorkloadArgs,
@@ -26,9 +27,8 @@ const MOUNT = {
   token: "/var/run/secrets/consul",
   ca: "/etc/consul-ca",
   lockState: "/run/consul-lock",
+  tmp: "/tmp",
 } as const;
-/** The wrapper's and guard's state files: a few short lines, rewritten in place. */
-const LOCK_STATE_SIZE_LIMIT = "1Mi";
 /** Taints the node-lifecycle controller puts on a node that stopped reporting (taint-based eviction). */
 const NODE_LOSS_TAINTS = ["node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready"];
 /** Key of the token in its Secret; of the CA in the ConfigMap the component declares for PEM text. */
@@ -84,12 +84,15 @@ export function singletonPodTemplate(args: SingletonWorkloadArgs, labels: Record
   const volumes: Volume[] = [
     { name: "lock-wrapper", configMap: { name: objects.wrapperConfigMap, defaultMode: EXECUTABLE_MODE } },
     { name: "consul-token", secret: { secretName: objects.tokenSecret } },
-    { name: "lock-state", emptyDir: { sizeLimit: LOCK_STATE_SIZE_LIMIT } },
+    { name: "lock-state", emptyDir: { sizeLimit: EMPTY_DIR_SIZE_LIMITS.lockState } },
+    // Scratch space that stays writable, and bounded, when the root filesystem is read-only.
+    { name: "tmp", emptyDir: { sizeLimit: EMPTY_DIR_SIZE_LIMITS.tmp } },
   ];
   const mounts: VolumeMount[] = [
     { name: "lock-wrapper", mountPath: MOUNT.wrapper, readOnly: true },
     { name: "consul-token", mountPath: MOUNT.token, readOnly: true },
     { name: "lock-state", mountPath: MOUNT.lockState },
+    { name: "tmp", mountPath: MOUNT.tmp },
   ];
   const env: EnvVar[] = [
     { name: LockWrapperEnv.podName, valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
@@ -98,6 +101,9 @@ export function singletonPodTemplate(args: SingletonWorkloadArgs, labels: Record
     { name: LockWrapperEnv.lockPrefix, value: consul.lockPrefix },
     { name: LockWrapperEnv.retrySeconds, value: String(CONSUL_RETRY_SECONDS) },
     { name: LockWrapperEnv.stateDir, value: MOUNT.lockState },
+    // /tmp is the default of most tools already; set so that an image's own TMPDIR elsewhere
+    // (read-only under readOnlyRootFilesystem, unbounded otherwise) does not win.
+    { name: "TMPDIR", value: MOUNT.tmp },
     // The guard's periods: Mogi is gone before anyone else can hold the lock (lockTiming.ts).
     { name: LockWrapperEnv.checkSeconds, value: String(LOCK_CHECK_SECONDS) },
     { name: LockWrapperEnv.deadlineSeconds, value: String(LOCK_DEADLINE_SECONDS) },
@@ -114,9 +120,11 @@ export function singletonPodTemplate(args: SingletonWorkloadArgs, labels: Record
   }
 
   const binary = consul.binary ?? { image: DEFAULT_CONSUL_IMAGE };
+  const readOnlyRootFilesystem = args.readOnlyRootFilesystem ?? true;
+  const storage = mainContainerStorage(binary !== "app-image", readOnlyRootFilesystem);
   const initContainers: Container[] = [];
   if (binary !== "app-image") {
-    volumes.push({ name: "consul-bin", emptyDir: { sizeLimit: "256Mi" } });
+    volumes.push({ name: "consul-bin", emptyDir: { sizeLimit: EMPTY_DIR_SIZE_LIMITS.consulBin } });
     mounts.push({ name: "consul-bin", mountPath: MOUNT.consulBin, readOnly: true });
     env.push({ name: LockWrapperEnv.binDir, value: MOUNT.consulBin });
     initContainers.push({
@@ -125,7 +133,7 @@ export function singletonPodTemplate(args: SingletonWorkloadArgs, labels: Record
       command: ["cp", CONSUL_BINARY_IN_IMAGE, `${MOUNT.consulBin}/consul`],
       volumeMounts: [{ name: "consul-bin", mountPath: MOUNT.consulBin }],
       securityContext: restrictedSecurityContext(true),
-      resources: INIT_RESOURCES,
+      resources: withEphemeralStorage(INIT_RESOURCES, INIT_CONTAINER_STORAGE.request, INIT_CONTAINER_STORAGE.limit),
     });
   }
   if (consul.configPrefix !== undefined) env.push({ name: "MOGI_CONSUL_CONFIG_PREFIX", value: consul.configPrefix });
@@ -161,8 +169,8 @@ export function singletonPodTemplate(args: SingletonWorkloadArgs, labels: Record
             failureThreshold: 3,
           },
           volumeMounts: mounts,
-          securityContext: restrictedSecurityContext(false),
-          resources: args.resources ?? DEFAULT_RESOURCES,
+          securityContext: restrictedSecurityContext(readOnlyRootFilesystem),
+          resources: withEphemeralStorage(args.resources ?? DEFAULT_RESOURCES, storage.request, storage.limit),
         },
       ],
       volumes,

@@ -12,7 +12,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { selectorLabels, standardLabels } from "./naming";
-import { LOCK_GUARD_FILE, LOCK_GUARD_SCRIPT, LOCK_WRAPPER_FILE, LOCK_WRAPPER_SCRIPT, lockKey } from "./lockWrapper";
+import { consulAddrPort, LOCK_GUARD_FILE, LOCK_GUARD_SCRIPT, LOCK_WRAPPER_FILE, LOCK_WRAPPER_SCRIPT, lockKey } from "./lockWrapper";
+import { isPlatformOwned, networkPolicySpec, PLATFORM_OWNED_ANNOTATION } from "./networkPolicy";
 import { CA_FILE, singletonPodTemplate, TOKEN_KEY } from "./singletonPod";
 import { DEFAULT_PORT, SingletonWorkloadArgs, validateWorkloadArgs } from "./singletonWorkloadArgs";
 
@@ -79,10 +80,13 @@ export class SingletonWorkload extends pulumi.ComponentResource {
       ca,
     });
 
+    // No policy where the platform owns them: say so on the Deployment, for reviewers and the
+    // policy pack (singleton-has-network-policy).
+    const networkPolicy = args.networkPolicy;
     const deployment = new k8s.apps.v1.Deployment(
       `${resourceName}-deployment`,
       {
-        metadata: meta(name),
+        metadata: { ...meta(name), ...(isPlatformOwned(networkPolicy) ? { annotations: { [PLATFORM_OWNED_ANNOTATION]: networkPolicy.platformOwned } } : {}) },
         spec: {
           // One replica and Recreate: a rollout never starts the new pod before the old one is gone.
           // Deletions and evictions still overlap; the Consul lock covers those.
@@ -110,6 +114,15 @@ export class SingletonWorkload extends pulumi.ComponentResource {
       },
       parent,
     );
+
+    if (!isPlatformOwned(networkPolicy)) {
+      const consulPort = Number(consulAddrPort(consul.httpAddr)); // validated above
+      new k8s.networking.v1.NetworkPolicy(
+        `${resourceName}-network-policy`,
+        { metadata: meta(name), spec: networkPolicySpec(networkPolicy, { selector, port, consulPort, connectInject: args.connectInject ?? true }) },
+        parent,
+      );
+    }
 
     this.namespace = namespace;
     this.deploymentName = deployment.metadata.name;

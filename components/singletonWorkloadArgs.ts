@@ -7,6 +7,7 @@ import * as k8s from "@pulumi/kubernetes";
 import { assertBaseName, assertName } from "./naming";
 import { assertKvPrefix, prefixOverlapProblem } from "./consulKv";
 import { LockWrapperEnv } from "./lockWrapper";
+import { NetworkPolicyArgs, networkPolicyProblems, PlatformOwnedNetworkPolicy } from "./networkPolicy";
 
 type Input<T> = pulumi.Input<T>;
 type ResourceRequirements = k8s.types.input.core.v1.ResourceRequirements;
@@ -98,7 +99,10 @@ export interface SingletonWorkloadArgs {
   port?: number;
   /** Readiness path; it also becomes Consul's health check. Default `DEFAULT_HEALTH_PATH` (`/health`). */
   healthPath?: string;
-  /** Mogi container's resources. Default `DEFAULT_RESOURCES`. */
+  /**
+   * Mogi container's resources. Default `DEFAULT_RESOURCES`. The component adds ephemeral-storage
+   * requests and limits sized from the pod's volumes (podStorage.ts) unless these set them.
+   */
   resources?: ResourceRequirements;
   /** PodDisruptionBudget: 1 lets a drain evict the pod (graceful hand-over), 0 blocks voluntary evictions. */
   maxUnavailable: 0 | 1;
@@ -126,10 +130,17 @@ export interface SingletonWorkloadArgs {
   podLabels?: Record<string, string>;
   /** Extra pod annotations (`consul.hashicorp.com/*` is reserved for the ones above). Default: none. */
   podAnnotations?: Record<string, string>;
+  /**
+   * Mogi's root filesystem read-only; /tmp stays writable (an emptyDir of 64 MiB, `TMPDIR`).
+   * Default true; false for an image that writes elsewhere.
+   */
+  readOnlyRootFilesystem?: boolean;
+  /** The pod's NetworkPolicy (networkPolicy.ts), or `{ platformOwned: <reason> }` to declare none. */
+  networkPolicy: NetworkPolicyArgs | PlatformOwnedNetworkPolicy;
 }
 
 /** Environment the component sets for the wrapper and Mogi; `env` may not override it. */
-export const RESERVED_ENV: readonly string[] = [...Object.values(LockWrapperEnv), "CONSUL_HTTP_TOKEN", "MOGI_CONSUL_CONFIG_PREFIX", "MOGI_LOCK_KEY"];
+export const RESERVED_ENV: readonly string[] = [...Object.values(LockWrapperEnv), "CONSUL_HTTP_TOKEN", "MOGI_CONSUL_CONFIG_PREFIX", "MOGI_LOCK_KEY", "TMPDIR"];
 
 export const CONSUL_ANNOTATION_PREFIX = "consul.hashicorp.com/";
 const CONSUL_ADDR = /^(https?):\/\/[^/\s]+$/;
@@ -175,4 +186,6 @@ export function validateWorkloadArgs(args: SingletonWorkloadArgs): void {
   if (!scheme) throw new Error(`consul.httpAddr: ${JSON.stringify(consul.httpAddr)} must be http://host:port or https://host:port`);
   if (scheme === "https" && !consul.ca) throw new Error("consul.ca: required when consul.httpAddr is https (CONSUL_CACERT must point at the CA)");
   if (scheme === "http" && consul.ca) throw new Error("consul.ca: given, but consul.httpAddr is http; use an https address or drop the CA");
+  const networkProblems = networkPolicyProblems(args.networkPolicy);
+  if (networkProblems.length > 0) throw new Error(networkProblems.join("; "));
 }

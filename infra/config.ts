@@ -10,6 +10,7 @@ import { kvPrefixProblem, prefixOverlapProblem } from "../components/consulKv";
 import {
   DEFAULT_CONSUL_IMAGE, DEFAULT_HEALTH_PATH, DEFAULT_NODE_LOSS_TOLERATION_SECONDS, DEFAULT_PORT, MAX_NODE_LOSS_TOLERATION_SECONDS, MIN_TERMINATION_GRACE_SECONDS, RESERVED_ENV,
 } from "../components/singletonWorkloadArgs";
+import { networkPolicySchema, networkPolicySettingProblems } from "./networkPolicyConfig";
 
 /** `pulumi config` namespace of this project's settings (the project name). */
 export const CONFIG_NAMESPACE = "mogi";
@@ -134,6 +135,10 @@ const settingsSchema = z
     serviceMeta: structured(serviceMetaMap).default({}),
     podLabels: structured(labelMap).default({}),
     podAnnotations: structured(annotationMap).default({}),
+    /** Each stack chooses: no default. */
+    readOnlyRootFilesystem: structured(z.boolean()),
+    /** Each stack declares the pod's NetworkPolicy, or that the platform owns it: no default. */
+    networkPolicy: structured(networkPolicySchema),
     kubernetes: structured(kubernetesSchema).default({}),
     consul: structured(consulSchema),
   })
@@ -252,6 +257,7 @@ function crossFieldProblems(s: Partial<ParsedSettings>, context: SettingsContext
   for (const key of Object.keys(s.env ?? {}).filter((k) => RESERVED_ENV.includes(k))) {
     problems.push(`${keyOf(["env", key])}: set by the stack for the lock wrapper; remove it`);
   }
+  if (s.networkPolicy) problems.push(...networkPolicySettingProblems(CONFIG_NAMESPACE, s.networkPolicy));
   for (const key of Object.keys(s.podAnnotations ?? {}).filter((k) => k.startsWith("consul.hashicorp.com/"))) {
     problems.push(`${keyOf(["podAnnotations", key])}: consul.hashicorp.com/ annotations come from connectInject, serviceTags and serviceMeta`);
   }
@@ -281,6 +287,11 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     return `${keyOf(issue.path)}: must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
   }
   if (issue.code === "invalid_type" && issue.message.includes("received undefined")) return `${keyOf(issue.path)}: required, but not set`;
+  if (issue.code === "invalid_union") {
+    // A value of the right type for one alternative (a list, an object) gets that one's problems.
+    const matched = issue.errors.find((branch) => branch.length > 0 && branch.every((i) => i.path.length > 0));
+    if (matched) return matched.map((i) => describeIssue({ ...i, path: [...issue.path, ...i.path] })).join("; ");
+  }
   return `${keyOf(issue.path)}: ${issue.message}`;
 }
 

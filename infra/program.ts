@@ -82,6 +82,8 @@ export async function mogiProgram(): Promise<Record<string, unknown>> {
       serviceMeta: settings.serviceMeta,
       podLabels: settings.podLabels,
       podAnnotations: settings.podAnnotations,
+      readOnlyRootFilesystem: settings.readOnlyRootFilesystem,
+      networkPolicy: settings.networkPolicy,
       consul: {
         httpAddr: podConsulAddr(settings.consul.scheme, settings.consul.inClusterHost),
         lockPrefix: settings.consul.lockPrefix,

@@ -15,6 +15,8 @@ function raw(overrides: Record<string, unknown> = {}): Record<string, unknown> {
     image: "quay.io/example/mogi:1.4.2",
     command: JSON.stringify(["/usr/local/bin/mogi", "serve"]),
     createNamespace: "false",
+    readOnlyRootFilesystem: "true",
+    networkPolicy: JSON.stringify({ dns: "openshift-dns", ingressFrom: [{ namespace: "clients" }] }),
     consul: JSON.stringify({ address: "consul.example.com:443", scheme: "https", caFrom: { kind: "Secret", name: "consul-ca-cert", key: "tls.crt" }, providerCaPem: PEM }),
     ...overrides,
   };
@@ -97,6 +99,18 @@ describe("configuration", () => {
     ["bad annotation key", { podAnnotations: JSON.stringify({ "Example.com/x": "y" }) }, 'mogi:podAnnotations.Example.com/x: "Example.com/x" has an invalid prefix'],
     ["bad service meta key", { serviceMeta: JSON.stringify({ "owner team": "x" }) }, "mogi:serviceMeta.owner team: \"service-meta-owner team\" is not a valid key"],
     ["bad env name", { env: JSON.stringify({ "1FOO": "x" }) }, 'mogi:env.1FOO: "1FOO" is not a valid environment variable name'],
+    ["no root filesystem choice", { readOnlyRootFilesystem: undefined }, "mogi:readOnlyRootFilesystem: required, but not set"],
+    ["root filesystem not a boolean", { readOnlyRootFilesystem: "yes" }, "mogi:readOnlyRootFilesystem: Invalid input: expected boolean"],
+    ["no NetworkPolicy choice", { networkPolicy: undefined }, "mogi:networkPolicy: required, but not set"],
+    ["platform-owned without a reason", { networkPolicy: JSON.stringify({ platformOwned: "" }) }, "mogi:networkPolicy.platformOwned: give the reason the platform owns the pod's NetworkPolicy (it must not be empty)"],
+    ["platform-owned with rules", { networkPolicy: JSON.stringify({ platformOwned: "TICKET-1", egress: "all" }) }, "mogi:networkPolicy.platformOwned: platformOwned leaves the policy out, so egress would do nothing"],
+    ["unknown DNS preset", { networkPolicy: JSON.stringify({ dns: "coredns" }) }, 'mogi:networkPolicy.dns: must be "kube-dns" or "openshift-dns", or {namespace, podLabels, port} of the cluster\'s DNS pods'],
+    ["egress neither all nor rules", { networkPolicy: JSON.stringify({ egress: "none" }) }, 'mogi:networkPolicy.egress: must be "all" (egress left open) or a list of {to, ports} rules'],
+    ["an egress rule of the wrong shape", { networkPolicy: JSON.stringify({ egress: [{ to: [{ cidr: "10.0.0.0/8" }], ports: [{ port: "https" }] }] }) }, "mogi:networkPolicy.egress.0.ports.0.port: Invalid input: expected number"],
+    ["a bad CIDR", { networkPolicy: JSON.stringify({ egress: [{ to: [{ cidr: "10.0.0.0/33" }], ports: [{ port: 443 }] }] }) }, 'mogi:networkPolicy.egress[0].to[0]: "10.0.0.0/33" is not a CIDR'],
+    ["an empty ingress peer", { networkPolicy: JSON.stringify({ ingressFrom: [{}] }) }, "mogi:networkPolicy.ingressFrom[0]: names no namespace, namespace labels, pod labels or cidr"],
+    ["a CIDR as ingress peer", { networkPolicy: JSON.stringify({ ingressFrom: [{ cidr: "10.0.0.0/8" }] }) }, "mogi:networkPolicy.ingressFrom.0.cidr: unknown setting"],
+    ["a bad ingress label", { networkPolicy: JSON.stringify({ ingressFrom: [{ namespaceLabels: { "team name": "x" } }] }) }, 'mogi:networkPolicy.ingressFrom[0].namespaceLabels.team name: "team name" is not a valid key'],
   ];
   test.each(classes)("%s", (_label, overrides, message) => {
     expect(problemsOf(raw(overrides))).toEqual(expect.arrayContaining([expect.stringContaining(message)]));
@@ -110,6 +124,12 @@ describe("configuration", () => {
     expect(settings({ caFrom, providerCaFile: CA_FILE }).consul.providerCa).toBe(readFileSync(path.join(__dirname, "..", CA_FILE), "utf8"));
     expect(settings({ caFrom }, { CONSUL_CA_FILE: "/etc/consul/ca.pem" }).consul.providerCa).toBeUndefined(); // the provider reads it
     expect(settings({ caFrom }, { CONSUL_CAPATH: "/etc/consul/cas" }).consul.providerCa).toBeUndefined();
+  });
+
+  test("the NetworkPolicy setting reaches the component's arguments as written", () => {
+    const networkPolicy = { consul: { cidr: "10.20.0.0/24" }, dns: { namespace: "dns", podLabels: { app: "dns" }, port: 53 }, egress: [{ to: [{ namespace: "db", podLabels: { app: "pg" } }], ports: [{ port: 5432 }] }], ingressFrom: [{ namespace: "clients" }] };
+    expect(parseSettings(raw({ networkPolicy: JSON.stringify(networkPolicy), readOnlyRootFilesystem: "false" }))).toMatchObject({ networkPolicy, readOnlyRootFilesystem: false });
+    expect(parseSettings(raw({ networkPolicy: JSON.stringify({ platformOwned: "TICKET-1" }) })).networkPolicy).toEqual({ platformOwned: "TICKET-1" });
   });
 
   test("every problem is reported at once, schema and cross-field alike", () => {

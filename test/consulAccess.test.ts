@@ -168,6 +168,7 @@ describe("ConsulAccess", () => {
         command: ["/usr/bin/mogi"],
         maxUnavailable: 1,
         consul: { httpAddr: podConsulAddr("http", "consul-server.consul.svc"), lockPrefix: "service/mogi/lock", token: access.tokenSecretId },
+        networkPolicy: {},
       });
       return { accessor: access.tokenAccessorId, namespace: workload.namespace };
     });

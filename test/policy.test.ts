@@ -48,6 +48,11 @@ const cases: Case[] = [
   ["image-pinned", (r) => (main(r).image = "ghcr.io/example/mogi:latest"), 'uses "ghcr.io/example/mogi:latest"'],
   ["image-pinned", (r) => (main(r).image = "ghcr.io/example/mogi"), 'uses "ghcr.io/example/mogi"'],
   ["resource-limits", (r) => delete main(r).resources.limits, "has no cpu limit"],
+  ["ephemeral-storage-limits", (r) => delete main(r).resources.limits["ephemeral-storage"], "container mogi has no ephemeral-storage limits"],
+  ["ephemeral-storage-limits", (r) => delete pod(r).spec.initContainers[0].resources.requests["ephemeral-storage"], "container install-consul has no ephemeral-storage requests"],
+  ["emptydir-size-limit", (r) => delete pod(r).spec.volumes.find((v: any) => v.name === "tmp").emptyDir.sizeLimit, "emptyDir tmp has no sizeLimit"],
+  ["singleton-has-network-policy", (r) => r.splice(r.indexOf(find(r, TYPES.networkPolicy)), 1), "no NetworkPolicy selects Deployment mogi-deployment"],
+  ["singleton-has-network-policy", (r) => (find(r, TYPES.networkPolicy).inputs.spec.podSelector = { matchLabels: { app: "other" } }), "no NetworkPolicy selects"],
   ["singleton-has-pdb-and-service", (r) => r.splice(r.indexOf(find(r, TYPES.pdb)), 1), "is selected by 0 PodDisruptionBudgets"],
   ["singleton-has-pdb-and-service", (r) => r.push({ ...structuredClone(find(r, TYPES.pdb)), name: "second-pdb" }), "is selected by 2 PodDisruptionBudgets"],
   ["singleton-has-pdb-and-service", (r) => (find(r, TYPES.service).inputs.spec.selector = { app: "other" }), "no Service selects"],
@@ -96,6 +101,17 @@ describe("policies", () => {
     expect(await withoutExclusion({ "consul.hashicorp.com/transparent-proxy": "true" })).toHaveLength(1);
   });
 
+  test("the platform owning the NetworkPolicy, with a reason, satisfies singleton-has-network-policy; an empty reason does not", async () => {
+    const withoutPolicy = (reason: string) => {
+      const resources = clone();
+      resources.splice(resources.indexOf(find(resources, TYPES.networkPolicy)), 1);
+      deployment(resources).metadata.annotations = { "mogi/network-policy-platform-owned": reason };
+      return violationsOf(resources, "singleton-has-network-policy", true);
+    };
+    expect(await withoutPolicy("the platform team owns every NetworkPolicy (TICKET-12)")).toEqual([]);
+    expect((await withoutPolicy(" "))[0].level).toBe("mandatory");
+  });
+
   test("image pinning and limits are advisory, and mandatory at production levels", async () => {
     const resources = clone();
     main(resources).image = "ghcr.io/example/mogi:latest";
@@ -139,6 +155,20 @@ describe("npm run check", () => {
     const { code, output } = await run(resources);
     expect(code).toBe(1);
     expect(output).toContain(`mandatory ${policy}`);
+  });
+
+  test.each([
+    ["no NetworkPolicy", (r: any[]) => r.splice(r.indexOf(find(r, TYPES.networkPolicy)), 1), "singleton-has-network-policy", "no NetworkPolicy selects Deployment mogi-deployment"],
+    ["no ephemeral-storage limit", (r: any[]) => delete main(r).resources.limits["ephemeral-storage"], "ephemeral-storage-limits", "container mogi has no ephemeral-storage limits"],
+    ["an unbounded emptyDir", (r: any[]) => delete pod(r).spec.volumes.find((v: any) => v.name === "consul-bin").emptyDir.sizeLimit, "emptydir-size-limit", "emptyDir consul-bin has no sizeLimit"],
+  ])("with %s: passes, but fails with --production, naming the rule and why", async (_label, mutate, policy, why) => {
+    const resources = clone();
+    mutate(resources);
+    expect((await run(resources)).code).toBe(0);
+    const { code, output } = await run(resources, "--production");
+    expect(code).toBe(1);
+    expect(output).toContain(`mandatory ${policy}`);
+    expect(output).toContain(why);
   });
 
   test("advisory violations alone pass; --production makes them fail", async () => {

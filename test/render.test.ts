@@ -20,6 +20,8 @@ const readResources = (stack: string): Obj[] => JSON.parse(readFileSync(path.joi
 
 /** Only dev creates its namespace; the OpenShift stacks' namespaces belong to the platform. */
 const ownsNamespace = (stack: string) => loadStackConfig(stack).config["mogi:createNamespace"] !== "false";
+/** Stacks whose platform team owns every NetworkPolicy say so, with the reason, in their stack file. */
+const platformOwnsNetworkPolicy = (stack: string) => "platformOwned" in JSON.parse(loadStackConfig(stack).config["mogi:networkPolicy"]);
 
 describe("shipped stacks", () => {
   test("are dev (the default), staging and two production clusters", () => {
@@ -54,6 +56,7 @@ describe("shipped stacks", () => {
         "v1 Secret",
         "apps/v1 Deployment",
         "policy/v1 PodDisruptionBudget",
+        ...(platformOwnsNetworkPolicy(stack) ? [] : ["networking.k8s.io/v1 NetworkPolicy"]),
       ]);
       for (const object of objects) expect(validateObject(object)).toEqual([]);
     });
@@ -64,7 +67,8 @@ describe("shipped stacks", () => {
       const volume = (name: string) => pod.volumes.find((v: Obj) => v.name === name);
       expect(byKind("ConfigMap").metadata.name).toMatch(/^mogi-lock-wrapper-[0-9a-f]{8}$/);
       expect(byKind("ConfigMap").metadata.annotations).toEqual({ "pulumi.com/autonamed": "true" });
-      expect(byKind("Deployment").metadata.annotations).toBeUndefined();
+      // Named, so no autonamed annotation (only, where the platform owns it, the NetworkPolicy's owner).
+      expect(byKind("Deployment").metadata.annotations?.["pulumi.com/autonamed"]).toBeUndefined();
       expect(volume("lock-wrapper").configMap.name).toBe(byKind("ConfigMap").metadata.name);
       expect(volume("consul-token").secret.secretName).toBe(byKind("Secret").metadata.name);
       expect(pod.serviceAccountName).toBe(byKind("ServiceAccount").metadata.name);
@@ -95,6 +99,27 @@ describe("shipped stacks", () => {
       expect(deployment.inputs.spec.replicas).toBe(1);
       const secret = resources.find((r) => r.type === "kubernetes:core/v1:Secret");
       expect(secret.inputs.stringData).toEqual({ token: "[secret]" });
+    });
+
+    test("hardened: a NetworkPolicy selecting the pod (or the platform's, with the reason), ephemeral storage on every container, sizeLimit on every emptyDir, the root filesystem chosen", () => {
+      const { config } = loadStackConfig(stack);
+      const deployment = objects.find((o) => o.kind === "Deployment");
+      const pod = deployment.spec.template.spec;
+      const networkPolicy = objects.find((o) => o.kind === "NetworkPolicy");
+      if (platformOwnsNetworkPolicy(stack)) {
+        expect(networkPolicy).toBeUndefined();
+        expect(deployment.metadata.annotations["mogi/network-policy-platform-owned"]).toBe(JSON.parse(config["mogi:networkPolicy"]).platformOwned);
+      } else {
+        expect(networkPolicy.spec.podSelector.matchLabels).toEqual(deployment.spec.selector.matchLabels);
+      }
+      for (const container of [...pod.initContainers, ...pod.containers]) {
+        expect(container.resources.requests["ephemeral-storage"]).toMatch(/^\d+Mi$/);
+        expect(container.resources.limits["ephemeral-storage"]).toMatch(/^\d+Mi$/);
+      }
+      for (const volume of pod.volumes.filter((v: Obj) => v.emptyDir)) expect(volume.emptyDir.sizeLimit).toMatch(/^\d+Mi$/);
+      // Each stack file says it, not a default.
+      expect(["true", "false"]).toContain(config["mogi:readOnlyRootFilesystem"]);
+      expect(pod.containers[0].securityContext.readOnlyRootFilesystem).toBe(config["mogi:readOnlyRootFilesystem"] === "true");
     });
 
     test("the lock prefix in the pod, the ACL rules and the stack agree", () => {
@@ -145,7 +170,7 @@ describe("render CLI", () => {
   test("--all writes every stack and exits 0", async () => {
     const dir = path.join(out, "all");
     expect(await main(["--all", "--out", dir], quiet, quiet)).toBe(0);
-    for (const stack of listStacks()) expect(readObjects(path.join("all", stack)).length).toBe(ownsNamespace(stack) ? 7 : 6);
+    for (const stack of listStacks()) expect(readObjects(path.join("all", stack)).length).toBe(6 + (ownsNamespace(stack) ? 1 : 0) + (platformOwnsNetworkPolicy(stack) ? 0 : 1));
   });
 
   test("an unknown stack lists the known ones and exits 2", async () => {

@@ -28,6 +28,7 @@ const T = {
   secret: "kubernetes:core/v1:Secret",
   deployment: "kubernetes:apps/v1:Deployment",
   pdb: "kubernetes:policy/v1:PodDisruptionBudget",
+  networkPolicy: "kubernetes:networking.k8s.io/v1:NetworkPolicy",
 };
 
 function args(overrides: Partial<SingletonWorkloadArgs> = {}): SingletonWorkloadArgs {
@@ -43,6 +44,7 @@ function args(overrides: Partial<SingletonWorkloadArgs> = {}): SingletonWorkload
       configPrefix: "service/mogi/config",
       token: "00000000-1111-2222-3333-444444444444",
     },
+    networkPolicy: {},
     ...overrides,
   };
 }
@@ -65,7 +67,7 @@ describe("SingletonWorkload", () => {
     expect(component.parent).toBeNull();
     const children = recording.resources.filter((r) => r !== component);
     expect(children.map((r) => r.type).sort()).toEqual(
-      [T.configMap, T.deployment, T.namespace, T.pdb, T.secret, T.service, T.serviceAccount].sort(),
+      [T.configMap, T.deployment, T.namespace, T.networkPolicy, T.pdb, T.secret, T.service, T.serviceAccount].sort(),
     );
     for (const child of children) expect(child.parent).toEqual({ type: T.component, name: "mogi" });
   });

@@ -92,6 +92,8 @@ beforeAll(async () => {
     `  mogi:namespace: ${NAMESPACE}`,
     "  mogi:image: quay.io/example/mogi:1.4.2",
     '  mogi:command: ["/usr/local/bin/mogi"]',
+    "  mogi:readOnlyRootFilesystem: true",
+    "  mogi:networkPolicy: { dns: kube-dns }",
     `  mogi:kubernetes: { kubeconfig: ${kubeconfig}, context: prod }`,
     `  mogi:consul: { address: "127.0.0.1:${consulPort}", scheme: http }`,
     "  mogi:consulToken: { secure: v1:abc }", "",

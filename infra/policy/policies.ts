@@ -9,6 +9,7 @@ import type { EnforcementLevel, ReportViolation, ResourceValidationPolicy, Stack
 import { nameProblem, NameRule, nameRuleForKind } from "../../components/naming";
 import { consulAddrPort, LOCK_WRAPPER_FILE as WRAPPER_FILE } from "../../components/lockWrapper";
 import { kvPrefixesOverlap } from "../../components/consulKv";
+import { PLATFORM_OWNED_ANNOTATION } from "../../components/networkPolicy";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Props = Record<string, any>;
@@ -21,6 +22,7 @@ export const TYPES = {
   aclPolicy: "consul:index/aclPolicy:AclPolicy",
   aclToken: "consul:index/aclToken:AclToken",
   keyPrefix: "consul:index/keyPrefix:KeyPrefix",
+  networkPolicy: "kubernetes:networking.k8s.io/v1:NetworkPolicy",
 } as const;
 
 const CONSUL_PREFIX = "consul.hashicorp.com/";
@@ -226,6 +228,25 @@ export const resourceLimits = onType(TYPES.deployment, "resource-limits", "Every
   }
 });
 
+const EPHEMERAL_STORAGE = "ephemeral-storage";
+
+export const ephemeralStorageLimits = onType(TYPES.deployment, "ephemeral-storage-limits", "Every container requests and limits ephemeral-storage (mandatory in production).", "advisory", (d, report) => {
+  for (const c of containersOf(d)) {
+    const missing = (["requests", "limits"] as const).filter((kind) => c.resources?.[kind]?.[EPHEMERAL_STORAGE] === undefined);
+    if (missing.length) {
+      report(fail(`container ${c.name} has no ephemeral-storage ${missing.join(" or ")}`, "a namespace with an ephemeral-storage ResourceQuota refuses the pod, and without a limit its logs and writes can fill the node's disk", `set resources.${missing[0]}["ephemeral-storage"] from what the container writes (components/podStorage.ts)`));
+    }
+  }
+});
+
+export const emptyDirSizeLimit = onType(TYPES.deployment, "emptydir-size-limit", "Every emptyDir has a sizeLimit (mandatory in production).", "advisory", (d, report) => {
+  for (const v of (podSpec(d).volumes ?? []).filter((v: Props) => v.emptyDir)) {
+    if (v.emptyDir.sizeLimit === undefined) {
+      report(fail(`emptyDir ${v.name} has no sizeLimit`, "an unbounded emptyDir grows until the node's disk (or, with medium Memory, its memory) runs out and the kubelet evicts whatever it picks", "set emptyDir.sizeLimit from what the volume holds"));
+    }
+  }
+});
+
 /* Stack policies: relations between resources. */
 
 const selects = (selector: Props | undefined, labels: Props | undefined) =>
@@ -247,6 +268,24 @@ export const pdbAndService: StackValidationPolicy = {
       }
       if (!of(TYPES.service).some((s) => sameNamespace(s.props, d.props) && selects(s.props.spec?.selector, podLabels))) {
         reportViolation(fail(`no Service selects ${label(d)}`, "consul-k8s registers a pod only through a Service that selects it", "declare a Service named like the Consul service selecting the pod's labels"), d.urn);
+      }
+    }
+  },
+};
+
+export const networkPolicyDeclared: StackValidationPolicy = {
+  name: "singleton-has-network-policy",
+  description: "Every singleton Deployment is selected by a NetworkPolicy of the stack, or says the platform owns it (mandatory in production).",
+  enforcementLevel: "advisory",
+  validateStack: (args, reportViolation) => {
+    const policies = args.resources.filter((r) => r.type === TYPES.networkPolicy);
+    for (const d of args.resources.filter((r) => r.type === TYPES.deployment)) {
+      const reason = d.props.metadata?.annotations?.[PLATFORM_OWNED_ANNOTATION];
+      if (typeof reason === "string" && reason.trim() !== "") continue;
+      const podLabels = d.props.spec?.template?.metadata?.labels;
+      const selecting = policies.filter((p) => sameNamespace(p.props, d.props) && selects(p.props.spec?.podSelector?.matchLabels, podLabels));
+      if (selecting.length === 0) {
+        reportViolation(fail(`no NetworkPolicy selects ${label(d)}`, "under a default-deny namespace the pod cannot reach Consul and waits for the lock forever; without any, anything can reach Mogi's port", `declare one (mogi:networkPolicy), or set mogi:networkPolicy: {platformOwned: "<reason>"} (the ${PLATFORM_OWNED_ANNOTATION} annotation)`), d.urn);
       }
     }
   },
@@ -295,7 +334,7 @@ export const keyPrefixClearOfLock: StackValidationPolicy = {
 
 export const resourcePolicies: ResourceValidationPolicy[] = [
   oneReplica, recreateStrategy, runsUnderLock, wrapperExecutable, realConsulAnnotations, serviceAccountIsService, lockBypassesSidecar,
-  noLiteralSecrets, restrictedSecurityContext, validNames, aclLeastPrivilege, imagePinned, resourceLimits,
+  noLiteralSecrets, restrictedSecurityContext, validNames, aclLeastPrivilege, imagePinned, resourceLimits, ephemeralStorageLimits, emptyDirSizeLimit,
 ];
-export const stackPolicies: StackValidationPolicy[] = [pdbAndService, tokenFromDeclaredAclToken, keyPrefixClearOfLock];
+export const stackPolicies: StackValidationPolicy[] = [pdbAndService, networkPolicyDeclared, tokenFromDeclaredAclToken, keyPrefixClearOfLock];
 export const allPolicies = [...resourcePolicies, ...stackPolicies];

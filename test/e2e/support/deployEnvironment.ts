@@ -77,6 +77,9 @@ export class DeployEnvironment {
       "mogi:image": TEST_IMAGE,
       "mogi:command": [process.execPath, TEST_MOGI],
       "mogi:pdb": "allow-drain",
+      "mogi:readOnlyRootFilesystem": true,
+      // Admitted by the real kube-apiserver; nothing enforces it here (no CNI: pods are processes).
+      "mogi:networkPolicy": { dns: "kube-dns" },
       "mogi:kubernetes": { kubeconfig: this.cluster.kubeconfig },
       "mogi:consul": { address: this.consulService.address, scheme: "http", datacenter: "dc1", inClusterHost: this.consulService.address, lockPrefix, configPrefix, kv: { "log-level": "debug", "feature/dry-run": "true" } },
       ...overrides,
