@@ -104,6 +104,15 @@ describe("through npm run deploy, with the real CLI, providers, API server and C
     expect(printed).not.toContain(token.SecretID);
     expect(printed).not.toContain(env.consul.managementToken);
     expect(outputs).toMatchObject({ namespace: NAMESPACE, deploymentName: "mogi", lockKey, consulPolicy: `mogi-${STACK}-lock` });
+    // The real API server admitted the NetworkPolicy (nothing enforces it here: no CNI) and the pod
+    // with its ephemeral-storage bounds, size-limited emptyDirs and read-only root.
+    const policies = (await env.api.call("GET", `/apis/networking.k8s.io/v1/namespaces/${NAMESPACE}/networkpolicies`)).items as any[];
+    expect(policies.map((p) => [p.metadata.name, p.spec.podSelector.matchLabels["app.kubernetes.io/name"], p.spec.policyTypes])).toEqual([["mogi", "mogi", ["Ingress", "Egress"]]]);
+    for (const container of [...pod.spec.initContainers, ...pod.spec.containers]) {
+      expect({ container: container.name, requests: container.resources.requests["ephemeral-storage"], limits: container.resources.limits["ephemeral-storage"] }).toEqual({ container: container.name, requests: expect.any(String), limits: expect.any(String) });
+    }
+    expect(pod.spec.volumes.filter((v: any) => v.emptyDir && !v.emptyDir.sizeLimit)).toEqual([]);
+    expect(pod.spec.containers[0].securityContext.readOnlyRootFilesystem).toBe(true);
   });
 
   test("refresh finds no drift; a second up changes nothing", async () => {
