@@ -289,7 +289,9 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === "invalid_type" && issue.message.includes("received undefined")) return `${keyOf(issue.path)}: required, but not set`;
   if (issue.code === "invalid_union") {
     // A value of the right type for one alternative (a list, an object) gets that one's problems.
-    const matched = issue.errors.find((branch) => branch.length > 0 && branch.every((i) => i.path.length > 0));
+    // (Typed by hand: the TypeScript that Pulumi's ts-node runs narrows `issue` to never here.)
+    const branches = (issue as unknown as { errors: z.core.$ZodIssue[][] }).errors;
+    const matched = branches.find((branch) => branch.length > 0 && branch.every((i) => i.path.length > 0));
     if (matched) return matched.map((i) => describeIssue({ ...i, path: [...issue.path, ...i.path] })).join("; ");
   }
   return `${keyOf(issue.path)}: ${issue.message}`;
