@@ -107,8 +107,11 @@ async function check(args: StatusArgs, options: StatusOptions, firstSeen: FirstS
   }
 }
 
+const failing = (result: Check) => (result.code === EXIT.trouble ? [] : result.assessment.checks.filter((c) => !c.ok));
 /** The failing checks' messages, or why the stack could not be checked. */
-const reason = (result: Check) => (result.code === EXIT.trouble ? result.line : result.assessment.checks.filter((c) => !c.ok).map((c) => `${c.check}: ${c.message}`).join("; "));
+const reason = (result: Check) => (result.code === EXIT.trouble ? result.line : failing(result).map((c) => `${c.check}: ${c.message}`).join("; "));
+/** What --wait says it waits for changes when this does (not with each check's "for N s"). */
+const reasonKey = (result: Check) => (result.code === EXIT.trouble ? result.line : failing(result).map((c) => c.check).join(","));
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -137,7 +140,7 @@ async function waitForHealthy(args: StatusArgs, options: StatusOptions, io: Prin
   const deadline = Date.now() + waitSeconds * 1000;
   const period = options.waitPeriodMs ?? WAIT_PERIOD_MS;
   let firstSeen: FirstSeen = {};
-  let said = "";
+  let said: string | undefined;
   for (;;) {
     const result = await check(args, options, firstSeen);
     if (result.code !== EXIT.trouble) firstSeen = updateFirstSeen(firstSeen, result.assessment, result.facts.observedAt);
@@ -151,9 +154,9 @@ async function waitForHealthy(args: StatusArgs, options: StatusOptions, io: Prin
       io.err(`status: ${args.stack} not healthy within ${waitSeconds} s: ${reason(result)}`);
       return result.code;
     }
-    if (reason(result) !== said) {
-      said = reason(result);
-      io.err(`status: waiting up to ${Math.ceil(left / 1000)} s more for ${args.stack} to be healthy: ${said}`);
+    if (reasonKey(result) !== said) {
+      said = reasonKey(result);
+      io.err(`status: waiting up to ${Math.ceil(left / 1000)} s more for ${args.stack} to be healthy: ${reason(result)}`);
     }
     await sleep(Math.min(period, left));
   }
