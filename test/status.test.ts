@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { main } from "../infra/status/main";
-import type { Facts, PodFacts } from "../infra/status/facts";
+import { loadKubernetesClient, type Facts, type PodFacts } from "../infra/status/facts";
 import { assess, updateFirstSeen } from "../infra/status/verdict";
 
 const TOKEN = "status-test-token-never-printed";
@@ -50,6 +50,11 @@ function pod(p: World["pods"][number]) {
     status: { phase: "Running", conditions: [{ type: "Ready", status: p.ready ? "True" : "False", lastTransitionTime: "2026-11-25T10:00:05Z" }] },
   };
 }
+
+// The official Kubernetes client is ESM, compiled for jest on first load: about 2 s alone, over 40 s
+// seen on the loaded 2-core machine. Loaded here, with its own limit, so that no test's time
+// includes it (status itself loads it before any request's timer starts).
+beforeAll(() => loadKubernetesClient(), 180_000);
 
 beforeAll(async () => {
   kubernetes = await listen((req, res) => {
