@@ -34,14 +34,12 @@ describe("deploy arguments", () => {
     [[], "a command is required: one of preview, up, refresh, destroy"],
     [["preview"], "--stack is required"],
     [["deploy", "--stack", "dev"], 'unexpected argument "deploy"'],
-    [["up", "--stack"], "--stack needs a stack name"],
+    [["up", "--stack"], "--stack needs a value"],
     [["up", "up", "--stack", "dev"], 'unexpected argument "up"'],
     [["up", "--stack", "dev", "--force"], 'unexpected argument "--force"'],
   ])("refuses %j", (argv, message) => {
     expect(() => parseDeployArgs(argv)).toThrow(message);
   });
-
-  test("--help", () => expect(parseDeployArgs(["--help"])).toBe("help"));
 });
 
 describe("deploy guards", () => {
@@ -162,7 +160,8 @@ function deployWithoutCli(argv: string[]) {
     cwd: ROOT,
     env: { ...process.env, PATH: path.join(dir, "empty-bin") },
     encoding: "utf8",
-    timeout: 20_000,
+    // tsx compiling the driver and loading the Automation API: 2 s alone, far more under load.
+    timeout: 50_000,
   });
 }
 

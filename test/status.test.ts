@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { main } from "../infra/status/main";
-import type { Facts, PodFacts } from "../infra/status/facts";
+import { loadKubernetesClient, type Facts, type PodFacts } from "../infra/status/facts";
 import { assess, updateFirstSeen } from "../infra/status/verdict";
 
 const TOKEN = "status-test-token-never-printed";
@@ -50,6 +50,11 @@ function pod(p: World["pods"][number]) {
     status: { phase: "Running", conditions: [{ type: "Ready", status: p.ready ? "True" : "False", lastTransitionTime: "2026-11-25T10:00:05Z" }] },
   };
 }
+
+// The official Kubernetes client is ESM, compiled for jest on first load: about 2 s alone, over 40 s
+// seen on the loaded 2-core machine. Loaded here, with its own limit, so that no test's time
+// includes it (status itself loads it before any request's timer starts).
+beforeAll(() => loadKubernetesClient(), 180_000);
 
 beforeAll(async () => {
   kubernetes = await listen((req, res) => {
@@ -110,17 +115,22 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function status(...argv: string[]): Promise<{ code: number; output: string }> {
-  const lines: string[] = [];
-  const code = await main(argv, { env: { CONSUL_HTTP_TOKEN: TOKEN }, stacksDir: path.join(dir, "stacks"), out: (text) => lines.push(text) });
-  const output = lines.join("\n");
-  expect(output).not.toContain(TOKEN);
-  return { code, output };
+/** `npm run status -- <argv>`: exit code, stdout and stderr; --wait checks every 200 ms here. */
+async function status(...argv: string[]): Promise<{ code: number; output: string; errors: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { env: { CONSUL_HTTP_TOKEN: TOKEN }, stacksDir: path.join(dir, "stacks"), out: (text) => out.push(text), err: (text) => err.push(text), waitPeriodMs: 200 });
+  const [output, errors] = [out.join("\n"), err.join("\n")];
+  expect(output + errors).not.toContain(TOKEN);
+  return { code, output, errors };
 }
+
+const HEALTHY: World = { lock: { session: "5e55-a" }, sessions: { "5e55-a": "mogi-7d9c-aaaaa" }, pods: [{ name: "mogi-7d9c-aaaaa", ready: true }] };
+const NOBODY_HOLDS: World = { sessions: {}, pods: [{ name: "mogi-7d9c-bbbbb", ready: false }] };
 
 describe("npm run status, against Kubernetes and Consul APIs", () => {
   test("healthy: one holder, its pod Ready, no other Ready → 0, the holder named", async () => {
-    world = { lock: { session: "5e55-a" }, sessions: { "5e55-a": "mogi-7d9c-aaaaa" }, pods: [{ name: "mogi-7d9c-aaaaa", ready: true }] };
+    world = HEALTHY;
     const { code, output } = await status("--stack", "prod");
     expect(code).toBe(0);
     expect(output).toMatch(/^mogi-7d9c-aaaaa\s+Running\s+yes\s+worker-1\s+\S+\s+holds the lock$/m);
@@ -185,29 +195,106 @@ describe("npm run status, against Kubernetes and Consul APIs", () => {
   test.each([
     ["consul-down", /^status: Consul at http:\/\/127\.0\.0\.1:1 is unreachable: connect ECONNREFUSED 127\.0\.0\.1:1$/],
     ["k8s-down", /^status: Kubernetes at http:\/\/127\.0\.0\.1:1 could not be read: /],
-  ])("%s: a system unreachable → 2, one line naming it", async (stack, line) => {
+  ])("%s: a system unreachable → 2, one line on stderr naming it", async (stack, line) => {
     world = { sessions: {}, pods: [] };
-    const { code, output } = await status("--stack", stack);
+    const { code, output, errors } = await status("--stack", stack);
     expect(code).toBe(2);
-    expect(output).toMatch(line);
-    expect(output.split("\n")).toHaveLength(1);
+    expect(output).toBe("");
+    expect(errors).toMatch(line);
+    expect(errors.split("\n")).toHaveLength(1);
   });
 
   test("a token Consul refuses → 2, saying so without printing it", async () => {
     const lines: string[] = [];
-    const code = await main(["--stack", "prod"], { env: { CONSUL_HTTP_TOKEN: "wrong" }, stacksDir: path.join(dir, "stacks"), out: (t) => lines.push(t) });
+    const code = await main(["--stack", "prod"], { env: { CONSUL_HTTP_TOKEN: "wrong" }, stacksDir: path.join(dir, "stacks"), out: (t) => lines.push(`stdout: ${t}`), err: (t) => lines.push(t) });
     expect(code).toBe(2);
     expect(lines).toEqual([expect.stringMatching(/^status: Consul at http:\/\/127\.0\.0\.1:\d+ refused the token \(403\): set CONSUL_HTTP_TOKEN to a token that may read \/v1\/kv\/service\/mogi\/lock\/\.lock$/)]);
   });
 
   test.each([
     [[], "status: --stack <name> is required"],
-    [["--stack", "nope"], 'status: unknown stack "nope"; known stacks: consul-down, k8s-down, prod'],
     [["--stack", "prod", "--yaml"], 'status: unexpected argument "--yaml"'],
-  ])("usage %j → 2", async (argv, line) => {
-    const { code, output } = await status(...argv);
+    [["--stack", "prod", "--wait"], "status: --wait needs a value"],
+    [["--stack", "prod", "--wait", "soon"], 'status: --wait takes a number of seconds ≥ 0, not "soon"'],
+    [["--stack", "prod", "--wait", "-5"], 'status: --wait takes a number of seconds ≥ 0, not "-5"'],
+    [["--stack", "prod", "--wait", "5", "--watch"], "status: --watch and --wait exclude each other"],
+  ])("usage %j → 2, with the usage on stderr", async (argv, line) => {
+    const { code, output, errors } = await status(...argv);
     expect(code).toBe(2);
-    expect(output.split("\n")[0]).toBe(line);
+    expect(output).toBe("");
+    expect(errors.split("\n")[0]).toBe(line);
+    expect(errors.split("\n")[1]).toMatch(/^usage: npm run status -- --stack <name>/);
+  });
+
+  test("an unknown stack → 2, one line listing the known ones", async () => {
+    const { code, errors } = await status("--stack", "nope", "--wait", "30");
+    expect(code).toBe(2);
+    expect(errors).toBe('status: unknown stack "nope"; known stacks: consul-down, k8s-down, prod');
+  });
+});
+
+describe("npm run status -- --wait <seconds>", () => {
+  /** Milliseconds since `start`. */
+  const since = (start: number) => Date.now() - start;
+
+  test("healthy at once → 0 at once, with the report", async () => {
+    world = HEALTHY;
+    const { code, output, errors } = await status("--stack", "prod", "--wait", "30");
+    expect(code).toBe(0);
+    expect(output.split("\n").pop()).toBe("verdict: healthy (active: mogi-7d9c-aaaaa)");
+    expect(errors).toBe("");
+  });
+
+  test("degraded, then healthy within the time → 0, having said what it waited for", async () => {
+    world = NOBODY_HOLDS;
+    const healed = setTimeout(() => (world = HEALTHY), 1_000);
+    try {
+      const { code, output, errors } = await status("--stack", "prod", "--wait", "30");
+      expect(code).toBe(0);
+      expect(output.split("\n").pop()).toBe("verdict: healthy (active: mogi-7d9c-aaaaa)");
+      // One line per change of reason, not one per check (about 5 here). A second line is possible:
+      // a check whose Consul read came before the change and Kubernetes read after it.
+      const lines = errors.split("\n");
+      expect(lines[0]).toMatch(/^status: waiting up to \d+ s more for prod to be healthy: lock-held: nobody holds service\/mogi\/lock\/\.lock: the key is absent/);
+      expect(lines.length).toBeLessThanOrEqual(2);
+      for (const line of lines) expect(line).toMatch(/^status: waiting up to \d+ s more for prod to be healthy: /);
+    } finally {
+      clearTimeout(healed);
+    }
+  });
+
+  test("degraded throughout → 1 once the time is up, with the failing checks", async () => {
+    world = NOBODY_HOLDS;
+    const start = Date.now();
+    const { code, output, errors } = await status("--stack", "prod", "--wait", "2");
+    expect(code).toBe(1);
+    expect(since(start)).toBeGreaterThanOrEqual(2_000);
+    expect(output).toMatch(/verdict: DEGRADED$/);
+    expect(errors.split("\n").pop()).toMatch(/^status: prod not healthy within 2 s: lock-held: nobody holds service\/mogi\/lock\/\.lock: the key is absent \(released with nobody waiting, or never taken\); waiting for it: mogi-7d9c-bbbbb \(for \d+ s\)$/);
+  });
+
+  test("--json: the last report as one JSON object, the waiting on stderr", async () => {
+    world = NOBODY_HOLDS;
+    const { code, output, errors } = await status("--stack", "prod", "--wait", "1", "--json");
+    expect(code).toBe(1);
+    expect(JSON.parse(output)).toMatchObject({ verdict: "degraded", exitCode: 1 });
+    expect(errors).toContain("status: prod not healthy within 1 s: lock-held: nobody holds");
+  });
+
+  test("a system unreachable throughout → 2 once the time is up, naming it", async () => {
+    const start = Date.now();
+    const { code, errors } = await status("--stack", "consul-down", "--wait", "1");
+    expect(code).toBe(2);
+    expect(since(start)).toBeGreaterThanOrEqual(1_000);
+    expect(errors.split("\n").pop()).toBe("status: consul-down not healthy within 1 s: Consul at http://127.0.0.1:1 is unreachable: connect ECONNREFUSED 127.0.0.1:1");
+  });
+
+  test("a token Consul refuses ends the wait at once: asking again cannot help", async () => {
+    world = HEALTHY;
+    const start = Date.now();
+    const code = await main(["--stack", "prod", "--wait", "60"], { env: { CONSUL_HTTP_TOKEN: "wrong" }, stacksDir: path.join(dir, "stacks"), out: () => undefined, err: () => undefined, waitPeriodMs: 200 });
+    expect(code).toBe(2);
+    expect(since(start)).toBeLessThan(30_000);
   });
 });
 

@@ -50,6 +50,23 @@ describe("deploy workflow", () => {
     }
   });
 
+  test("every `up` is followed by a health gate on the same stack, with the same Consul token and kubeconfig", () => {
+    for (const job of [wf.jobs.staging, wf.jobs.production]) {
+      const steps: any[] = job.steps;
+      const ups = steps.filter((s) => s.uses === "pulumi/actions@v7" && s.with?.command === "up");
+      expect(ups.length).toBeGreaterThan(0);
+      for (const up of ups) {
+        const gate = steps[steps.indexOf(up) + 1];
+        expect(gate?.run).toBe(`npm run -s status -- --stack ${up.with["stack-name"]} --wait 300`);
+        expect(gate.env).toEqual({ CONSUL_HTTP_TOKEN: up.env.CONSUL_HTTP_TOKEN });
+        // The kubeconfig step (~/.kube/config, which status reads as the provider does) comes before both.
+        expect(steps.findIndex((s) => s.name === "kubeconfig")).toBeLessThan(steps.indexOf(up));
+      }
+    }
+    // A failed gate cancels the production clusters still queued.
+    expect(wf.jobs.production.strategy).toMatchObject({ "max-parallel": 1, "fail-fast": true });
+  });
+
   test("no secret value is written in a workflow, only references", () => {
     const text = WORKFLOWS.map(workflowText).join("\n");
     for (const match of text.matchAll(/(TOKEN|KUBECONFIG_DATA):\s*(.+)/g)) expect(match[2]).toMatch(/^\$\{\{ secrets[.[]/);

@@ -1,4 +1,5 @@
 /** `npm run deploy -- <preview|up|refresh|destroy> --stack <name> [--policy-pack] [--yes]` */
+import { CommandLine, optionValue, UsageError } from "../cli";
 
 export const COMMANDS = ["preview", "up", "refresh", "destroy"] as const;
 export type DeployCommand = (typeof COMMANDS)[number];
@@ -15,28 +16,37 @@ export interface DeployArgs {
   yes: boolean;
 }
 
-export const USAGE = `usage: npm run deploy -- <${COMMANDS.join("|")}> --stack <name> [--policy-pack] [--yes]`;
+export const USAGE = `usage: npm run deploy -- <${COMMANDS.join("|")}> --stack <name> [--policy-pack] [--yes]
+  Runs one Pulumi command on a stack through the Automation API (needs the pulumi CLI).
+  --stack <name>  the stack (stacks/Pulumi.<name>.yaml); only up creates it in the backend
+  --policy-pack   run infra/policy (production levels for production stacks)
+  --yes           confirms destroying a production stack
+  -h, --help      this text
+exit: 0 ok, 1 failed (bad usage included), 2 mandatory policy violation`;
 
-export class UsageError extends Error {}
-
-export function parseDeployArgs(argv: string[]): DeployArgs | "help" {
+export function parseDeployArgs(argv: string[]): DeployArgs {
   let command: DeployCommand | undefined;
   let stack: string | undefined;
   let policyPack = false;
   let yes = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (arg === "-h" || arg === "--help") return "help";
-    if (arg === "--policy-pack") policyPack = true;
+    const stackOption = optionValue(argv, i, "--stack");
+    if (stackOption) {
+      stack = stackOption.value;
+      i = stackOption.next;
+    } else if (arg === "--policy-pack") policyPack = true;
     else if (arg === "--yes") yes = true;
-    else if (arg === "--stack") {
-      stack = argv[++i];
-      if (stack === undefined || stack.startsWith("-")) throw new UsageError(`--stack needs a stack name\n${USAGE}`);
-    } else if (arg.startsWith("--stack=")) stack = arg.slice("--stack=".length);
     else if ((COMMANDS as readonly string[]).includes(arg) && command === undefined) command = arg as DeployCommand;
-    else throw new UsageError(`unexpected argument ${JSON.stringify(arg)}\n${USAGE}`);
+    else throw new UsageError(`unexpected argument ${JSON.stringify(arg)}`);
   }
-  if (!command) throw new UsageError(`a command is required: one of ${COMMANDS.join(", ")}\n${USAGE}`);
-  if (!stack) throw new UsageError(`--stack is required\n${USAGE}`);
+  if (!command) throw new UsageError(`a command is required: one of ${COMMANDS.join(", ")}`);
+  if (!stack) throw new UsageError("--stack is required");
   return { command, stack, policyPack, yes };
 }
+
+/**
+ * A wrong argument exits 1 here, not 2: deploy's 2 means a mandatory policy violation, which CI
+ * jobs tell apart from every other failure.
+ */
+export const DEPLOY_COMMAND_LINE: CommandLine<DeployArgs> = { name: "deploy", usage: USAGE, parse: parseDeployArgs, usageExitCode: EXIT.failed };

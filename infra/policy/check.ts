@@ -4,26 +4,45 @@
  */
 import { readFileSync } from "node:fs";
 import { evaluatePolicies, isMandatory, OfflineResource, productionConfig, Violation } from "./evaluate";
+import { CommandLine, parseCommandLine, runAsScript, UsageError } from "../cli";
 
-const USAGE = "usage: npm run check -- <out/<stack>/resources.json> [--production]";
+const USAGE = `usage: npm run check -- <out/<stack>/resources.json> [--production]
+  The policy pack's verdict on a render (npm start writes resources.json), with no engine.
+  --production  production enforcement levels (infra/policy/production.json)
+  -h, --help    this text
+exit: 0 no mandatory violation, 1 a mandatory violation, 2 bad usage or an unreadable file`;
+
+interface CheckArgs {
+  file: string;
+  production: boolean;
+}
+
+const CHECK_COMMAND_LINE: CommandLine<CheckArgs> = {
+  name: "check",
+  usage: USAGE,
+  parse: (argv) => {
+    const unknown = argv.find((a) => a.startsWith("-") && a !== "--production");
+    if (unknown) throw new UsageError(`unknown option ${JSON.stringify(unknown)}`);
+    const files = argv.filter((a) => a !== "--production");
+    if (files.length !== 1) throw new UsageError(`expected one resources.json file, got ${files.length}`);
+    return { file: files[0], production: argv.includes("--production") };
+  },
+};
 
 export function formatViolation(v: Violation): string {
   return `${v.level.padEnd(9)} ${v.policy}  [${v.resource}]\n          ${v.message}`;
 }
 
 export async function main(argv: string[], log = console.log, logError = console.error): Promise<number> {
-  const production = argv.includes("--production");
-  const files = argv.filter((a) => a !== "--production");
-  if (files.length !== 1 || files[0].startsWith("-")) {
-    logError(USAGE);
-    return 2;
-  }
+  const parsed = parseCommandLine(argv, CHECK_COMMAND_LINE, { out: log, err: logError });
+  if ("exitCode" in parsed) return parsed.exitCode;
+  const { file, production } = parsed.args;
   let resources: OfflineResource[];
   try {
-    resources = JSON.parse(readFileSync(files[0], "utf8"));
+    resources = JSON.parse(readFileSync(file, "utf8"));
     if (!Array.isArray(resources)) throw new Error("expected a JSON array of {type, name, parent, inputs}");
   } catch (error) {
-    logError(`${files[0]}: ${(error as Error).message}`);
+    logError(`${file}: ${(error as Error).message}`);
     return 2;
   }
   const violations = await evaluatePolicies(resources, production ? productionConfig() : {});
@@ -33,6 +52,4 @@ export async function main(argv: string[], log = console.log, logError = console
   return mandatory > 0 ? 1 : 0;
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => (process.exitCode = code));
-}
+if (require.main === module) runAsScript((argv) => main(argv));

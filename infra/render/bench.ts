@@ -10,6 +10,31 @@ import { performance } from "node:perf_hooks";
 import { parse, stringify } from "yaml";
 import { renderStack } from "./render";
 import { listStacks, STACKS_DIR } from "../stacks";
+import { CommandIO, CommandLine, consoleIO, optionValue, parseCommandLine, runAsScript, UsageError } from "../cli";
+
+const DEFAULT_CLUSTERS = 50;
+const USAGE = `usage: npm run bench [-- --clusters <n>]
+  Times the offline render of every shipped stack, then of <n> generated clusters, and reports the
+  cost per stack. A benchmark: it asserts nothing and never runs in CI.
+  --clusters <n>  how many generated clusters (a whole number ≥ 1, default ${DEFAULT_CLUSTERS})
+  -h, --help      this text
+exit: 0 done, 1 a stack did not render cleanly, 2 bad usage`;
+
+const BENCH_COMMAND_LINE: CommandLine<{ clusters: number }> = {
+  name: "bench",
+  usage: USAGE,
+  parse: (argv) => {
+    let clusters = DEFAULT_CLUSTERS;
+    for (let i = 0; i < argv.length; i++) {
+      const option = optionValue(argv, i, "--clusters");
+      if (!option) throw new UsageError(`unexpected argument ${JSON.stringify(argv[i])}`);
+      clusters = Number(option.value);
+      if (!Number.isInteger(clusters) || clusters < 1) throw new UsageError(`--clusters takes a whole number ≥ 1, not ${JSON.stringify(option.value)}`);
+      i = option.next;
+    }
+    return { clusters };
+  },
+};
 
 async function timeRenders(stacks: string[], stacksDir: string, outDir: string): Promise<number[]> {
   const times: number[] = [];
@@ -41,10 +66,7 @@ const stats = (label: string, times: number[]) => {
   return `${label.padEnd(28)} ${String(times.length).padStart(3)} stacks  total ${total.toFixed(0).padStart(6)} ms  mean ${(total / times.length).toFixed(1).padStart(6)} ms  median ${median.toFixed(1).padStart(6)} ms  max ${sorted[sorted.length - 1].toFixed(1).padStart(6)} ms`;
 };
 
-async function bench(): Promise<void> {
-  const flag = process.argv.indexOf("--clusters");
-  const clusters = flag >= 0 ? Number(process.argv[flag + 1]) : 50;
-  if (!Number.isInteger(clusters) || clusters < 1) throw new Error("--clusters takes a whole number ≥ 1");
+async function bench(clusters: number, log: (line: string) => void): Promise<void> {
   const work = mkdtempSync(path.join(tmpdir(), "mogi-bench-"));
   try {
     const generatedDir = path.join(work, "stacks");
@@ -53,16 +75,25 @@ async function bench(): Promise<void> {
     const first = await timeRenders([shipped[0]], STACKS_DIR, path.join(work, "out"));
     const warm = await timeRenders(shipped, STACKS_DIR, path.join(work, "out"));
     const generated = await timeRenders(generateClusters(clusters, generatedDir), generatedDir, path.join(work, "out-generated"));
-    console.log(`node ${process.version}, ${process.platform}/${process.arch}`);
-    console.log(stats("first render (cold modules)", first));
-    console.log(stats("shipped stacks (warm)", warm));
-    console.log(stats(`generated clusters`, generated));
+    log(`node ${process.version}, ${process.platform}/${process.arch}`);
+    log(stats("first render (cold modules)", first));
+    log(stats("shipped stacks (warm)", warm));
+    log(stats(`generated clusters`, generated));
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
 }
 
-bench().catch((error) => {
-  console.error(String(error instanceof Error ? error.message : error));
-  process.exitCode = 1;
-});
+export async function main(argv: string[], io: CommandIO = consoleIO): Promise<number> {
+  const parsed = parseCommandLine(argv, BENCH_COMMAND_LINE, io);
+  if ("exitCode" in parsed) return parsed.exitCode;
+  try {
+    await bench(parsed.args.clusters, io.out);
+    return 0;
+  } catch (error) {
+    io.err(`bench: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+}
+
+if (require.main === module) runAsScript((argv) => main(argv));

@@ -10,39 +10,45 @@ import { isMandatory } from "../policy/evaluate";
 import { formatViolation } from "../policy/check";
 import { listStacks, STACKS_DIR, UnknownStackError } from "../stacks";
 import { type FailoverBudget, MEASURED } from "../failoverBudget";
+import { CommandLine, optionValue, parseCommandLine, runAsScript, UsageError } from "../cli";
 
 export const DEFAULT_STACK = "dev";
-const USAGE = "usage: npm start [-- --stack <name> | --all] [--out <dir>]   (default: --stack dev --out out)";
+export const USAGE = `usage: npm start [-- --stack <name> | --all] [--out <dir>]
+  Renders stacks offline (no Pulumi CLI, cluster or Consul), validates every object and checks it
+  with the policy pack; prints a summary per stack.
+  --stack <name>  one stack of stacks/ (default: ${DEFAULT_STACK})
+  --all           every stack in stacks/
+  --out <dir>     where <stack>/kubernetes.yaml and <stack>/resources.json go (default: out)
+  -h, --help      this text
+exit: 0 rendered cleanly, 1 invalid configuration or objects or a mandatory policy violation,
+      2 bad usage or an unknown stack`;
 
 export interface RenderArgs {
   stacks: string[] | "all";
   outDir: string;
 }
 
-export class UsageError extends Error {}
-
-export function parseRenderArgs(argv: string[]): RenderArgs | "help" {
+export function parseRenderArgs(argv: string[]): RenderArgs {
   let stack: string | undefined;
   let all = false;
   let outDir = "out";
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const value = () => {
-      const next = argv[++i];
-      if (next === undefined || next.startsWith("--")) throw new UsageError(`${arg} needs a value\n${USAGE}`);
-      return next;
-    };
-    if (arg === "--help" || arg === "-h") return "help";
-    else if (arg === "--all") all = true;
-    else if (arg === "--stack") stack = value();
-    else if (arg.startsWith("--stack=")) stack = arg.slice("--stack=".length);
-    else if (arg === "--out") outDir = value();
-    else if (arg.startsWith("--out=")) outDir = arg.slice("--out=".length);
-    else throw new UsageError(`unknown argument ${JSON.stringify(arg)}\n${USAGE}`);
+    const stackOption = optionValue(argv, i, "--stack");
+    const outOption = optionValue(argv, i, "--out");
+    if (stackOption) {
+      stack = stackOption.value;
+      i = stackOption.next;
+    } else if (outOption) {
+      outDir = outOption.value;
+      i = outOption.next;
+    } else if (argv[i] === "--all") all = true;
+    else throw new UsageError(`unknown argument ${JSON.stringify(argv[i])}`);
   }
-  if (all && stack !== undefined) throw new UsageError(`--stack and --all exclude each other\n${USAGE}`);
+  if (all && stack !== undefined) throw new UsageError("--stack and --all exclude each other");
   return { stacks: all ? "all" : [stack ?? DEFAULT_STACK], outDir };
 }
+
+const RENDER_COMMAND_LINE: CommandLine<RenderArgs> = { name: "start", usage: USAGE, parse: parseRenderArgs };
 
 function count<T>(items: T[], key: (item: T) => string): string {
   const counts = new Map<string, number>();
@@ -71,17 +77,9 @@ export function summarize(render: StackRender, outDir: string): string {
 }
 
 export async function main(argv: string[], log = console.log, logError = console.error, render = renderStack): Promise<number> {
-  let args: RenderArgs | "help";
-  try {
-    args = parseRenderArgs(argv);
-  } catch (error) {
-    logError(String((error as Error).message));
-    return 2;
-  }
-  if (args === "help") {
-    log(USAGE);
-    return 0;
-  }
+  const parsed = parseCommandLine(argv, RENDER_COMMAND_LINE, { out: log, err: logError });
+  if ("exitCode" in parsed) return parsed.exitCode;
+  const { args } = parsed;
   const stacks = args.stacks === "all" ? listStacks(STACKS_DIR) : args.stacks;
   let failed = false;
   for (const stack of stacks) {
@@ -101,6 +99,4 @@ export async function main(argv: string[], log = console.log, logError = console
   return failed ? 1 : 0;
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => (process.exitCode = code));
-}
+if (require.main === module) runAsScript((argv) => main(argv));

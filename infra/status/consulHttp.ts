@@ -15,15 +15,26 @@ export interface ConsulEndpoint {
   token?: string;
 }
 
-/** Consul could not be asked (connection, TLS, timeout) or refused the token. */
-export class ConsulUnreachable extends Error {}
+/** Consul could not be asked (connection, TLS, timeout) or refused the token (`refused`: asking again will not help). */
+export class ConsulUnreachable extends Error {
+  constructor(message: string, readonly refused = false) {
+    super(message);
+  }
+}
+
+/**
+ * Long enough for a loaded machine (a local server on a busy 2-core machine has taken seconds to
+ * answer), short enough that a Consul that does not answer at all is reported within seconds;
+ * a refused connection is reported at once anyway.
+ */
+export const CONSUL_TIMEOUT_MS = 10_000;
 
 export interface ConsulAnswer<T> {
   status: number;
   body: T | undefined;
 }
 
-export function consulGet<T>(endpoint: ConsulEndpoint, pathname: string, timeoutMs = 5_000): Promise<ConsulAnswer<T>> {
+export function consulGet<T>(endpoint: ConsulEndpoint, pathname: string, timeoutMs = CONSUL_TIMEOUT_MS): Promise<ConsulAnswer<T>> {
   const url = new URL(`${endpoint.scheme}://${endpoint.address}${pathname}`);
   const request = endpoint.scheme === "https" ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
@@ -34,7 +45,7 @@ export function consulGet<T>(endpoint: ConsulEndpoint, pathname: string, timeout
       res.on("end", () => {
         const status = res.statusCode ?? 0;
         if (status === 403) {
-          reject(new ConsulUnreachable(`Consul at ${url.origin} refused the token (403): set CONSUL_HTTP_TOKEN to a token that may read ${pathname.split("?")[0]}`));
+          reject(new ConsulUnreachable(`Consul at ${url.origin} refused the token (403): set CONSUL_HTTP_TOKEN to a token that may read ${pathname.split("?")[0]}`, true));
           return;
         }
         if (status >= 500) {

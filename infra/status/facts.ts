@@ -55,8 +55,22 @@ export interface Facts {
   pods: PodFacts[];
 }
 
-/** Kubernetes could not be asked. */
-export class KubernetesUnreachable extends Error {}
+/** Kubernetes could not be asked, or refused our credentials (`refused`: asking again will not help). */
+export class KubernetesUnreachable extends Error {
+  constructor(message: string, readonly refused = false) {
+    super(message);
+  }
+}
+
+/** As Consul's (consulHttp.ts, CONSUL_TIMEOUT_MS): generous for a loaded machine, short for a silent server. */
+export const KUBERNETES_TIMEOUT_MS = 10_000;
+
+/**
+ * The official client, loaded on first use: it is large, and usage errors should not wait for it.
+ * Its first load compiles it and keeps the event loop busy for seconds on a loaded machine, so it
+ * is loaded before any request starts (a request's timer would run out meanwhile).
+ */
+export const loadKubernetesClient = () => import("@kubernetes/client-node");
 
 /** Where and as whom the status reads Consul: the stack's address, scheme and CA, CONSUL_HTTP_TOKEN. */
 export function consulEndpoint(settings: Settings, env: NodeJS.ProcessEnv): ConsulEndpoint {
@@ -84,8 +98,18 @@ export async function consulFacts(endpoint: ConsulEndpoint, lockPrefix: string):
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export async function kubernetesFacts(settings: Settings): Promise<Pick<Facts, "deployment" | "pods">> {
-  // Loaded on first use: the official client is large, and usage errors should not wait for it.
-  const k8s = await import("@kubernetes/client-node");
+  const k8s = await loadKubernetesClient();
+  // Every request gets a deadline: the official client sets none, so a silent API server would hang status.
+  const withTimeout = {
+    middleware: [{
+      pre: (context: import("@kubernetes/client-node").RequestContext) => {
+        context.setSignal(AbortSignal.timeout(KUBERNETES_TIMEOUT_MS));
+        return new k8s.Observable(Promise.resolve(context));
+      },
+      post: (response: import("@kubernetes/client-node").ResponseContext) => new k8s.Observable(Promise.resolve(response)),
+    }],
+    middlewareMergeStrategy: "append" as const,
+  };
   const kc = new k8s.KubeConfig();
   const kubeconfig = settings.kubernetes.kubeconfig;
   try {
@@ -102,12 +126,13 @@ export async function kubernetesFacts(settings: Settings): Promise<Pick<Facts, "
   const namespace = settings.namespace;
   const unreachable = (error: unknown) => {
     const code = (error as { code?: number }).code;
-    const message = typeof code === "number" ? `HTTP ${code}` : String((error as Error).message ?? error).split("\n")[0];
-    return new KubernetesUnreachable(`Kubernetes at ${server} could not be read: ${message}`);
+    const timedOut = ["AbortError", "TimeoutError"].includes((error as Error).name);
+    const message = typeof code === "number" ? `HTTP ${code}` : timedOut ? `no answer within ${KUBERNETES_TIMEOUT_MS / 1000} s` : String((error as Error).message ?? error).split("\n")[0];
+    return new KubernetesUnreachable(`Kubernetes at ${server} could not be read: ${message}`, code === 401 || code === 403);
   };
   let deployment: any;
   try {
-    deployment = await apps.readNamespacedDeployment({ name: settings.name, namespace });
+    deployment = await apps.readNamespacedDeployment({ name: settings.name, namespace }, withTimeout);
   } catch (error) {
     if ((error as { code?: number }).code === 404) return { deployment: undefined, pods: [] };
     throw unreachable(error);
@@ -115,7 +140,7 @@ export async function kubernetesFacts(settings: Settings): Promise<Pick<Facts, "
   const labelSelector = Object.entries<string>(deployment.spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(",");
   let pods: any;
   try {
-    pods = await core.listNamespacedPod({ namespace, labelSelector });
+    pods = await core.listNamespacedPod({ namespace, labelSelector }, withTimeout);
   } catch (error) {
     throw unreachable(error);
   }
@@ -125,7 +150,7 @@ export async function kubernetesFacts(settings: Settings): Promise<Pick<Facts, "
   const nodes = new Map<string, { ready: boolean; since?: string } | undefined>();
   for (const name of new Set<string>((pods.items as any[]).map((p) => p.spec?.nodeName).filter(Boolean))) {
     try {
-      const node: any = await core.readNode({ name });
+      const node: any = await core.readNode({ name }, withTimeout);
       const ready = (node.status?.conditions ?? []).find((c: any) => c.type === "Ready");
       nodes.set(name, { ready: ready?.status === "True", since: asText(ready?.lastTransitionTime) });
     } catch {

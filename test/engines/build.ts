@@ -15,6 +15,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, st
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { ENGINE_SOURCES, enginesBinDir } from "./paths";
+import { CommandIO, CommandLine, consoleIO, parseCommandLine, runAsScript, UsageError } from "../../infra/cli";
 
 const execFileAsync = promisify(execFile);
 
@@ -192,12 +193,41 @@ export function engineDirs(): string[] {
 /** Consul first: the lock tests need only it. */
 const ENGINE_ORDER = ["consul", "etcd", "pulumi", "pulumi-language-nodejs-v3.68.0", "pulumi-language-nodejs", "pulumi-resource-random", "pulumi-resource-consul", "pulumi-resource-kubernetes", "kube-apiserver", "kube-controller-manager"];
 
-async function main(): Promise<number> {
+const engineNames = () => engineDirs().map((dir) => path.basename(dir));
+
+const USAGE = `usage: npm run engines [-- <engine> ...]
+  Builds the real engines the e2e tier runs from their Go modules into $MOGI_ENGINES_DIR/bin
+  (default .engines/bin); a binary whose inputs are unchanged is kept. Needs Go.
+  <engine>    only these (and what they need at run time); default: all of
+${engineNames().join(", ").replace(/(.{1,80})(?:, |$)/g, "              $1,\n").replace(/,\n$/, "")}
+  -h, --help  this text
+exit: 0 every binary built or up to date, 1 one failed, 2 bad usage`;
+
+const ENGINES_COMMAND_LINE: CommandLine<string[]> = {
+  name: "engines",
+  usage: USAGE,
+  parse: (argv) => {
+    const known = engineNames();
+    const unknown = argv.find((name) => !known.includes(name));
+    if (unknown !== undefined) throw new UsageError(`${unknown.startsWith("-") ? "unexpected option" : "unknown engine"} ${JSON.stringify(unknown)}`);
+    return argv;
+  },
+};
+
+export async function main(argv: string[], io: CommandIO = consoleIO): Promise<number> {
+  const parsed = parseCommandLine(argv, ENGINES_COMMAND_LINE, io);
+  if ("exitCode" in parsed) return parsed.exitCode;
   const started = Date.now();
   const bin = enginesBinDir();
   mkdirSync(bin, { recursive: true });
-  const go = await goVersion();
-  const only = new Set(process.argv.slice(2));
+  let go: string;
+  try {
+    go = await goVersion();
+  } catch (error) {
+    io.err(`engines: cannot run \`go env GOVERSION\` (Go 1.26 is needed): ${(error as Error).message.split("\n")[0]}`);
+    return 1;
+  }
+  const only = new Set(parsed.args);
   for (const name of [...only]) for (const needed of readManifest(path.join(ENGINE_SOURCES, name)).requires ?? []) only.add(needed);
   const dirs = engineDirs().filter((dir) => only.size === 0 || only.has(path.basename(dir)));
   console.log(`engines: ${dirs.length} binaries into ${bin} (${go})`);
@@ -208,4 +238,4 @@ async function main(): Promise<number> {
   return outcomes.some((o) => o.status === "failed") ? 1 : 0;
 }
 
-if (require.main === module) main().then((code) => (process.exitCode = code));
+if (require.main === module) runAsScript((argv) => main(argv));

@@ -1,0 +1,68 @@
+/**
+ * What every command line of this project does with its arguments (`npm start`, `npm run deploy`,
+ * `status`, `check`, `bench`, `engines`), in one place so that they all behave alike:
+ * `--help` or `-h` anywhere prints the usage on stdout and exits 0 (asking for help is not an
+ * error, and a script may pipe it); a wrong argument prints what is wrong and then the usage on
+ * stderr, and exits 2 (unless the command documents another code), never with a stack trace.
+ */
+
+/** A wrong argument: its message says what is wrong; the usage is added by parseCommandLine. */
+export class UsageError extends Error {}
+
+/** Where a command writes: stdout for what was asked for, stderr for what went wrong. */
+export interface CommandIO {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+export const consoleIO: CommandIO = { out: (text) => console.log(text), err: (text) => console.error(text) };
+
+export interface CommandLine<T> {
+  /** Prefix of error lines, e.g. "status". */
+  name: string;
+  /** The whole usage text, printed for --help and after a wrong argument. */
+  usage: string;
+  /** Throws UsageError for a wrong argument. */
+  parse: (argv: string[]) => T;
+  /** Exit code of a wrong argument (default 2). */
+  usageExitCode?: number;
+}
+
+export type Parsed<T> = { args: T } | { exitCode: number };
+
+export const EXIT_USAGE = 2;
+
+export const wantsHelp = (argv: readonly string[]) => argv.some((arg) => arg === "--help" || arg === "-h");
+
+/** The parsed arguments, or the exit code once help or a usage error has been printed. */
+export function parseCommandLine<T>(argv: string[], command: CommandLine<T>, io: CommandIO = consoleIO): Parsed<T> {
+  if (wantsHelp(argv)) {
+    io.out(command.usage);
+    return { exitCode: 0 };
+  }
+  try {
+    return { args: command.parse(argv) };
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.err(`${command.name}: ${error.message}\n${command.usage}`);
+    return { exitCode: command.usageExitCode ?? EXIT_USAGE };
+  }
+}
+
+/**
+ * The value of an option at argv[i] (`--name value` or `--name=value`): the value and the index
+ * of the last argument used, or undefined when argv[i] is not this option.
+ */
+export function optionValue(argv: string[], i: number, name: string): { value: string; next: number } | undefined {
+  const arg = argv[i];
+  if (arg.startsWith(`${name}=`)) return { value: arg.slice(name.length + 1), next: i };
+  if (arg !== name) return undefined;
+  const value = argv[i + 1];
+  if (value === undefined || value.startsWith("--")) throw new UsageError(`${name} needs a value`);
+  return { value, next: i + 1 };
+}
+
+/** Runs an entry point's main when the file is run as a script, with its result as exit code. */
+export function runAsScript(main: (argv: string[]) => Promise<number>): void {
+  main(process.argv.slice(2)).then((code) => (process.exitCode = code));
+}
