@@ -115,6 +115,12 @@ describe("through npm run deploy, with the real CLI, providers, API server and C
     expect(pod.spec.containers[0].securityContext.readOnlyRootFilesystem).toBe(true);
   });
 
+  test("status --wait, the deploy workflow's gate between clusters: exit 0 once the stack is healthy", async () => {
+    const run = await env.project.run(["run", "--silent", "status", "--", "--stack", STACK, "--wait", "120"], { CONSUL_HTTP_TOKEN: env.consul.managementToken });
+    expect({ code: run.code, last: run.output.trim().split("\n").pop() }).toEqual({ code: 0, last: expect.stringMatching(/^verdict: healthy \(active: mogi-/) });
+    expect(run.output).not.toContain(env.consul.managementToken);
+  });
+
   test("refresh finds no drift; a second up changes nothing", async () => {
     const refresh = await deploy("refresh", ["refresh", "--stack", STACK]);
     expect(refresh.output).toMatch(/refresh e2e \(development\): (same \d+|no changes)$/m);
