@@ -49,6 +49,10 @@ export class ConsulAccess extends pulumi.ComponentResource {
 
   constructor(resourceName: string, args: ConsulAccessArgs, opts?: pulumi.ComponentResourceOptions) {
     validate(args);
+    // Renaming: pass `aliases: [{ name: "<old name>" }]` in `opts`. Every child's name starts with
+    // `resourceName`, so the engine aliases each child to its old URN too (step_generator.go,
+    // inheritedChildAlias); without that a rename would create the new Keys and then delete the
+    // old ones, and with `delete: true` that delete removes the very paths just written.
     super("mogi:components:ConsulAccess", resourceName, {}, opts);
     const consulOpts = { parent: this, provider: args.provider };
 
@@ -64,6 +68,20 @@ export class ConsulAccess extends pulumi.ComponentResource {
     );
 
     // A random UUID as accessor: stable across updates, known before apply, and importable.
+    //
+    // Replacement. Pulumi replaces create-before-delete, and Consul refuses a second token with an
+    // accessor ID in use, so a replacement that kept the accessor would fail at its create. In
+    // terraform-provider-consul (`resource_consul_acl_token.go`) the ForceNew inputs are
+    // accessor_id, local, expiration_time, namespace and partition; of these the token declares
+    // only `accessorId` (a test holds this), so its inputs replace it only when
+    // this UUID is replaced, and then the new token has a new accessor and create-before-delete
+    // works: the new token and its auto-named Secret exist before the pod rolls, the old token is
+    // deleted after the rollout, and Mogi stops only for the Recreate rollout. Not
+    // deleteBeforeReplace: it would delete the running pod's token first, so `consul lock` could
+    // neither renew its session nor release the lock (403), the guard would stop Mogi, and the new
+    // pod would wait for the session's TTL and the lock-delay. Rotation replaces this UUID
+    // (`pulumi up --replace` on it); a `--replace` of the token alone fails at Consul's create,
+    // before anything is deleted.
     const accessor = new random.RandomUuid(`${resourceName}-token-accessor`, {}, { parent: this });
     const token = new consul.AclToken(
       `${resourceName}-token`,

@@ -30,6 +30,8 @@ export class SingletonWorkload extends pulumi.ComponentResource {
 
   constructor(resourceName: string, args: SingletonWorkloadArgs, opts?: pulumi.ComponentResourceOptions) {
     validateWorkloadArgs(args);
+    // Renaming: pass `aliases: [{ name: "<old name>" }]` in `opts`; every child's name starts with
+    // `resourceName`, so the engine aliases the children too (as for ConsulAccess).
     super("mogi:components:SingletonWorkload", resourceName, {}, opts);
     const parent = { parent: this };
     const name = args.name;

@@ -5,6 +5,7 @@ import { ConsulAccess, ConsulAccessArgs } from "../components/consulAccess";
 import { lockKey } from "../components/lockWrapper";
 import { SingletonWorkload } from "../components/singletonWorkload";
 import { consulProvider, podConsulAddr } from "../infra/consulConnection";
+import { childAliases } from "./support/aliases";
 import { findResource, inputsOf, isSecret, record, Recording } from "./support/recording";
 
 const T = {
@@ -125,6 +126,26 @@ describe("ConsulAccess", () => {
     expect(uuid.name).toBe("mogi-token-accessor");
     expect(token.policies).toEqual(["mogi-lock"]);
     expect(recording.invokes[0].inputs.accessorId).toBe(token.accessorId);
+  });
+
+  test("a replacement of the token always comes with a new accessor, so create-before-delete works", async () => {
+    // ForceNew in terraform-provider-consul's resource_consul_acl_token.go.
+    const forceNew = ["accessorId", "local", "expirationTime", "namespace", "partition"];
+    const token = findResource(await declared(), T.token);
+    expect(Object.keys(token.inputs).filter((input) => forceNew.includes(input))).toEqual(["accessorId"]);
+    // Create-before-delete (Pulumi's default): the running pod's token outlives the rollout.
+    expect(token.deleteBeforeReplace).toBeUndefined();
+  });
+
+  test("a renamed component aliases every child to the URN it had, so nothing is recreated", async () => {
+    const declareAs = (name: string, opts?: pulumi.ComponentResourceOptions) => () => {
+      const provider = consulProvider("consul", { address: "consul.example.com", scheme: "http" });
+      new ConsulAccess(name, accessArgs(provider), opts);
+    };
+    const before = await childAliases(T.component, declareAs("mogi"));
+    const after = await childAliases(T.component, declareAs("mogi-eu", { aliases: [{ name: "mogi" }] }));
+    expect(before.map((c) => c.urn).sort()).toEqual(after.flatMap((c) => c.aliases).sort());
+    expect(after.map((c) => c.urn.replace(/.*::/, "")).sort()).toEqual(["mogi-eu-config", "mogi-eu-lock-policy", "mogi-eu-token", "mogi-eu-token-accessor"]);
   });
 
   test("KV configuration is written under the config prefix only, with Keys and never a KeyPrefix", async () => {

@@ -3,6 +3,8 @@ import * as path from "node:path";
 import { SingletonWorkload, SingletonWorkloadArgs } from "../components/singletonWorkload";
 import { DEFAULT_CONSUL_IMAGE } from "../components/singletonWorkloadArgs";
 import { CONSUL_LOCK_CHILD_GRACE_SECONDS, exclusionMarginSeconds, GUARD_TICK_SECONDS, LOCK_DELAY_SECONDS } from "../components/lockTiming";
+import * as pulumi from "@pulumi/pulumi";
+import { childAliases } from "./support/aliases";
 import { findResource, inputsOf, isSecret, kubernetesObjects, record } from "./support/recording";
 
 // The ConfigMap content is read through this getter so that one test can change the script.
@@ -311,6 +313,14 @@ describe("SingletonWorkload", () => {
       return { namespace: workload.namespace, deployment: workload.deploymentName, service: workload.serviceName, lockKey: workload.lockKey };
     });
     expect(recording.outputs).toEqual({ namespace: "mogi-system", deployment: "mogi", service: "mogi", lockKey: "service/mogi/lock/.lock" });
+  });
+
+  test("a renamed component aliases every Kubernetes object to the URN it had, so nothing is recreated", async () => {
+    const declareAs = (name: string, opts?: pulumi.ComponentResourceOptions) => () => void new SingletonWorkload(name, args(), opts);
+    const before = await childAliases(T.component, declareAs("mogi"));
+    const after = await childAliases(T.component, declareAs("mogi-eu", { aliases: [{ name: "mogi" }] }));
+    expect(before.length).toBeGreaterThan(5);
+    expect(before.map((c) => c.urn).sort()).toEqual(after.flatMap((c) => c.aliases).sort());
   });
 
   describe("rejects bad input before declaring anything", () => {

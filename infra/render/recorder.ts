@@ -27,6 +27,8 @@ export interface RecordedResource extends ResourceRef {
   state: Record<string, unknown>;
   /** The explicit provider, as `<provider URN>::<id>`, when one was given. */
   provider?: string;
+  /** Set when the resource was declared with `deleteBeforeReplace`. */
+  deleteBeforeReplace?: boolean;
 }
 
 export interface RecordedInvoke {
@@ -166,13 +168,13 @@ export async function recordProgram(
   pulumi.runtime.setAllConfig(options.config ?? {}, options.secretKeys ?? []);
 
   const declared = new WeakMap<pulumi.Resource, ResourceRef>();
-  const order: { ref: ResourceRef; parent: pulumi.Resource | undefined }[] = [];
+  const order: { ref: ResourceRef; parent: pulumi.Resource | undefined; deleteBeforeReplace?: boolean }[] = [];
   let error: Error | undefined;
   const outputs = await pulumi.runtime.runInPulumiStack(async () => {
     pulumi.runtime.registerStackTransformation((args) => {
       const ref = { type: args.type, name: args.name };
       declared.set(args.resource, ref);
-      order.push({ ref, parent: args.opts.parent });
+      order.push({ ref, parent: args.opts.parent, deleteBeforeReplace: (args.opts as pulumi.CustomResourceOptions).deleteBeforeReplace });
       return undefined;
     });
     // Caught here, not around runInPulumiStack: the stack resource would otherwise also reject an
@@ -189,11 +191,11 @@ export async function recordProgram(
   // the mock monitor; the next `setMocks` installs a fresh one.
   await pulumi.runtime.disconnect();
 
-  const resources = order.map(({ ref, parent }) => {
+  const resources = order.map(({ ref, parent, deleteBeforeReplace }) => {
     const seen = mocks.registered.get(`${ref.type}::${ref.name}`);
     if (!seen) throw new Error(`${ref.type} ${ref.name} was declared but never registered`);
     const parentRef = parent ? declared.get(parent) ?? null : null;
-    return { ...ref, parent: parentRef, custom: seen.custom, inputs: seen.inputs, state: seen.state, ...(seen.provider ? { provider: seen.provider } : {}) };
+    return { ...ref, parent: parentRef, custom: seen.custom, inputs: seen.inputs, state: seen.state, ...(seen.provider ? { provider: seen.provider } : {}), ...(deleteBeforeReplace ? { deleteBeforeReplace } : {}) };
   });
   return { ...(error ? { error } : {}), resources, invokes: mocks.invokes, outputs: (outputs ?? {}) as Record<string, unknown> };
 }
