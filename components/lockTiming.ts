@@ -6,8 +6,6 @@
 
 /** Session TTL `consul lock` uses (api.DefaultLockSessionTTL); it renews every TTL / 2. */
 export const SESSION_TTL_SECONDS = 15;
-/** `consul lock` renews its session this often (api.RenewPeriodic: TTL / 2). */
-export const SESSION_RENEW_SECONDS = SESSION_TTL_SECONDS / 2;
 /** Consul may take up to twice the TTL to invalidate a session that stopped renewing (hashicorp/consul#4508). */
 export const SESSION_INVALIDATION_MAX_SECONDS = 2 * SESSION_TTL_SECONDS;
 /** Server default lock-delay after an invalidated session held the lock: nobody can take it sooner. */
@@ -33,11 +31,14 @@ export const GUARD_TICK_SECONDS = 1;
 export const MOGI_GRACE_SECONDS = 4;
 
 /**
- * Seconds between the holder's Mogi being gone and the earliest moment another pod can hold the
- * lock, in the worst case: the last read that confirmed the lock was sent at q, so the session was
- * valid after q, and nobody can hold the lock before q + LOCK_DELAY_SECONDS; the guard has Mogi
- * gone by q + deadline + tick + grace. Must be positive (and is tested to be at least 3 s).
+ * Worst case from the last read that confirmed the lock (sent at q) to Mogi being gone: the
+ * deadline passes, the guard notices within a tick, Mogi gets its grace.
  */
-export function exclusionMarginSeconds(t = { deadline: LOCK_DEADLINE_SECONDS, tick: GUARD_TICK_SECONDS, grace: MOGI_GRACE_SECONDS, lockDelay: LOCK_DELAY_SECONDS }): number {
-  return t.lockDelay - (t.deadline + t.tick + t.grace);
-}
+export const MOGI_GONE_AFTER_CONFIRMATION_SECONDS = LOCK_DEADLINE_SECONDS + GUARD_TICK_SECONDS + MOGI_GRACE_SECONDS;
+
+/**
+ * Seconds between the holder's Mogi being gone and the earliest moment another pod can hold the
+ * lock, in the worst case: the session was valid after q, so nobody can hold the lock before
+ * q + LOCK_DELAY_SECONDS. Must be positive (and is tested to be at least 3 s).
+ */
+export const EXCLUSION_MARGIN_SECONDS = LOCK_DELAY_SECONDS - MOGI_GONE_AFTER_CONFIRMATION_SECONDS;

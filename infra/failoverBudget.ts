@@ -5,7 +5,7 @@
  */
 import { CONSUL_RETRY_SECONDS } from "../components/lockWrapper";
 import {
-  GUARD_TICK_SECONDS, LOCK_DEADLINE_SECONDS, LOCK_DELAY_SECONDS, MOGI_GRACE_SECONDS, SESSION_INVALIDATION_MAX_SECONDS, WAITER_RETRY_SECONDS,
+  LOCK_DELAY_SECONDS, MOGI_GONE_AFTER_CONFIRMATION_SECONDS, MOGI_GRACE_SECONDS, SESSION_INVALIDATION_MAX_SECONDS, WAITER_RETRY_SECONDS,
 } from "../components/lockTiming";
 
 export { LOCK_DELAY_SECONDS, SESSION_TTL_SECONDS } from "../components/lockTiming";
@@ -55,7 +55,7 @@ export function failoverBudget(readinessPeriodSeconds: number, nodeLossToleratio
   return {
     gracefulHandoverMaxSeconds: MOGI_GRACE_SECONDS,
     hardLossMaxSeconds: HARD_LOSS_MAX_SECONDS,
-    partitionedHolderStopsMogiSeconds: LOCK_DEADLINE_SECONDS + GUARD_TICK_SECONDS + MOGI_GRACE_SECONDS,
+    partitionedHolderStopsMogiSeconds: MOGI_GONE_AFTER_CONFIRMATION_SECONDS,
     nodeLossMaxSeconds: Math.max(evictedAfter, HARD_LOSS_MAX_SECONDS) + WAITER_RETRY_SECONDS,
     consulServerRestartMaxSeconds: LOCK_DELAY_SECONDS + WAITER_RETRY_SECONDS + CONSUL_RETRY_SECONDS,
     consulOutageRecoveryMaxSeconds: CONSUL_RETRY_SECONDS + HARD_LOSS_MAX_SECONDS,

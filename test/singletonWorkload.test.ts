@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { SingletonWorkload, SingletonWorkloadArgs } from "../components/singletonWorkload";
 import { DEFAULT_CONSUL_IMAGE } from "../components/singletonWorkloadArgs";
-import { CONSUL_LOCK_CHILD_GRACE_SECONDS, exclusionMarginSeconds, GUARD_TICK_SECONDS, LOCK_DELAY_SECONDS } from "../components/lockTiming";
+import { CONSUL_LOCK_CHILD_GRACE_SECONDS, EXCLUSION_MARGIN_SECONDS, GUARD_TICK_SECONDS, LOCK_DELAY_SECONDS } from "../components/lockTiming";
 import * as pulumi from "@pulumi/pulumi";
 import { childAliases } from "./support/aliases";
 import { findResource, inputsOf, isSecret, kubernetesObjects, record } from "./support/recording";
@@ -196,7 +196,7 @@ describe("SingletonWorkload", () => {
     // Nobody can hold the lock within the 15 s lock-delay of our session's end, which comes after
     // the last read that confirmed it; Mogi is gone by that read + deadline + 1 s tick + grace.
     expect(LOCK_DELAY_SECONDS - (deadline + GUARD_TICK_SECONDS + grace)).toBeGreaterThanOrEqual(3);
-    expect(exclusionMarginSeconds()).toBe(LOCK_DELAY_SECONDS - (deadline + GUARD_TICK_SECONDS + grace));
+    expect(EXCLUSION_MARGIN_SECONDS).toBe(LOCK_DELAY_SECONDS - (deadline + GUARD_TICK_SECONDS + grace));
     // The guard, not consul lock, kills Mogi: consul lock SIGKILLs the guard 5 s after its SIGTERM.
     expect(grace).toBeLessThan(CONSUL_LOCK_CHILD_GRACE_SECONDS);
     // More than one read fits in the deadline: one slow read does not stop a healthy Mogi.
