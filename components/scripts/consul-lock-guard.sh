@@ -17,7 +17,7 @@
 # confirmed the lock shows the session valid after q, so nobody else can hold the lock before
 # q + 15 s. Mogi is gone by q + DEADLINE + 1 s (this loop's tick) + GRACE, so it needs
 #   DEADLINE_SECONDS + 1 + GRACE_SECONDS < LOCK_DELAY_SECONDS (15)
-# which is checked below; components/lockWrapper.ts holds the values the pod gets and a unit test
+# which is checked below; components/lockTiming.ts holds the values the pod gets and a unit test
 # holds them to the same inequality. GRACE_SECONDS stays below `consul lock`'s own 5 s grace for
 # this guard, so this guard is never SIGKILLed while Mogi still runs.
 #
@@ -94,13 +94,13 @@ send_check() {
   inflight_job=$!
 }
 
-# The read in flight was answered: "ok", "lost <why>" (Consul answered: not ours) or "error <why>".
+# The read in flight was answered ("<seq> <exit status>" in $rc): "ok <session>", "lost <why>"
+# (Consul answered: not ours) or "error <why>".
 read_answer() {
   holder=
   while read -r field value; do
     [ "$field" = Session ] && holder=$value
   done <"$state.check.out"
-  rc=$(first_line "$state.check.rc")
   if [ "${rc#* }" = 0 ] && [ -n "$holder" ]; then
     if [ "$holder" = - ]; then
       answer="lost the lock key has no session"
