@@ -33,11 +33,6 @@ function record(scenario: string, runs: number[], note: string, since: number): 
 const pods = () => env.api.call("GET", env.ns("/pods")).then((list) => list.items as any[]);
 const restarts = async (pod: string) => (await env.api.call("GET", env.ns(`/pods/${pod}`))).status?.containerStatuses?.[0]?.restartCount as number;
 const runningIn = (pod: string) => intervals.running().join() === pod;
-/** The first Mogi start after `since` (parent-observed), optionally in a given pod or outside one. */
-const mogiStart = (since: number, timeoutMs: number, which: { in?: string; except?: string } = {}) =>
-  waitFor(`a Mogi to start${which.in ? ` in ${which.in}` : ""}${which.except ? ` outside ${which.except}` : ""}`, () =>
-    intervals.since(since).find((i) => i.start >= since && (!which.in || i.pod === which.in) && i.pod !== which.except), timeoutMs, 50);
-const mogiEnd = (pod: string, after: number, timeoutMs: number) => waitFor(`${pod}'s Mogi to end`, () => intervals.endIn(pod, after), timeoutMs, 20);
 
 /** The holder, once status says it is the healthy single holder. */
 async function healthyHolder(): Promise<string> {
@@ -87,7 +82,7 @@ describe("faults a real cluster produces, never two Mogis (parent-observed), sta
       const restartsBefore = await restarts(holder);
       const cut = Date.now();
       node.link.set("blackhole");
-      stopped.push((await mogiEnd(holder, cut, 30_000)) - cut);
+      stopped.push((await intervals.endAfter(holder, cut, 30_000)) - cut);
       // With one replica nobody takes over: status must say the holder is not Ready (its guard
       // stopped Mogi), then, once its session expired, that nobody holds the lock.
       // (Readiness fails after 3 probes, 15 s; the session expires 22.5-30 s after the cut: status
@@ -98,7 +93,7 @@ describe("faults a real cluster produces, never two Mogis (parent-observed), sta
       expect(intervals.running()).toEqual([]);
       const healed = Date.now();
       node.link.set("up");
-      const again = await mogiStart(healed, 90_000, { in: holder });
+      const again = await intervals.nextStart(healed, 90_000, { in: holder });
       back.push(again.start - healed);
       await statusCli.expectHealthy(holder, 60_000);
       expect(await restarts(holder)).toBe(restartsBefore); // the same container waited for the lock
@@ -122,7 +117,7 @@ describe("faults a real cluster produces, never two Mogis (parent-observed), sta
         const t0 = Date.now();
         // Once Kubernetes has noticed (node not Ready), status must say where the problem is.
         await statusCli.expectDegraded("the node not Ready", (f) => new RegExp(`on node ${node.kubelet.nodeName}, which is not Ready`).test(f["pod-node"] ?? ""), 120_000);
-        const next = await mogiStart(t0, 240_000, { except: holder });
+        const next = await intervals.nextStart(t0, 240_000, { except: holder });
         expect(env.nodeOf(next.pod)).not.toBe(node);
         takeovers.push(next.start - lastHeartbeat);
         if (processes === "alive but partitioned") expect(intervals.running()).toEqual([next.pod]);
@@ -144,8 +139,8 @@ describe("faults a real cluster produces, never two Mogis (parent-observed), sta
       await sleep(2_000); // the lock confirmed by a few reads
       const t0 = Date.now();
       await target.restartConsulServers();
-      const end = await mogiEnd(holder, t0, 60_000);
-      const again = await mogiStart(t0, 120_000);
+      const end = await intervals.endAfter(holder, t0, 60_000);
+      const again = await intervals.nextStart(t0, 120_000);
       gaps.push(again.start - end);
       expect(again.pod).toBe(holder);
     }

@@ -116,11 +116,9 @@ beforeAll(async () => {
   images = testImages(dir);
   token = await consul.tokenFor(`mogi-e2e-${run}`, render.aclRules);
   for (const [key, value] of Object.entries(render.kv)) await consul.call("PUT", `/v1/kv/${key}`, { body: value });
-  watch.start();
 }, 120_000);
 
 afterAll(async () => {
-  await watch.stop();
   await stopAll();
   await Promise.all(links.map((l) => l.stop()));
   const rows = Object.entries(results).map(([scenario, r]) => `${scenario.padEnd(48)} ${String(r.min).padStart(7)} ${String(r.median).padStart(7)} ${String(r.max).padStart(7)}   ${r.maxConcurrent}   ${r.marginMs ? `${r.marginMs.min}/${r.marginMs.median}/${r.marginMs.max}` : "-"}`);
@@ -201,12 +199,6 @@ describe("exclusion and hand-over, never two Mogis at once (parent-observed)", (
     }, 120_000, 20);
     return fleet.find((p) => p.name === running.pod) as TestPod;
   }
-  /** The next Mogi start (parent-observed) after `since` in a pod other than `except`. */
-  const nextStart = (since: number, timeoutMs: number, except?: string) =>
-    waitFor(`a Mogi to start${except ? ` outside ${except}` : ""}`, () => intervals.since(since).find((i) => i.start >= since && i.pod !== except), timeoutMs, 20);
-  /** The end (parent-observed) of the Mogi `pod` ran at `after`. */
-  const endOf = (pod: string, after: number, timeoutMs: number) => waitFor(`${pod}'s Mogi to end`, () => intervals.endIn(pod, after), timeoutMs, 20);
-
   afterEach(async () => {
     for (const pod of fleet) pod.link.set("up");
     await Promise.all(fleet.splice(0).map((p) => p.main.stop(20_000)));
@@ -221,7 +213,7 @@ describe("exclusion and hand-over, never two Mogis at once (parent-observed)", (
       const holder = await currentHolder();
       const signalled = Date.now();
       holder.main.signal("SIGTERM"); // what the kubelet does: to the container's PID 1, the wrapper
-      const next = await nextStart(signalled, 30_000, holder.name);
+      const next = await intervals.nextStart(signalled, 30_000, { except: holder.name });
       handovers.push(next.start - signalled);
       expect((await holder.main.exited).code).toBe(0);
       await start(); // keep three competing
@@ -239,7 +231,7 @@ describe("exclusion and hand-over, never two Mogis at once (parent-observed)", (
       const holder = await currentHolder();
       const killed = Date.now();
       holder.local.kill(); // the node is gone: nothing is released
-      const next = await nextStart(killed, 120_000, holder.name);
+      const next = await intervals.nextStart(killed, 120_000, { except: holder.name });
       takeovers.push(next.start - killed);
       await start();
     }
@@ -259,8 +251,8 @@ describe("exclusion and hand-over, never two Mogis at once (parent-observed)", (
       const { session } = (await consul.lockHolder(lockKey(lockPrefix))) as { session: string };
       const destroyed = Date.now();
       await consul.call("PUT", `/v1/session/destroy/${session}`);
-      stops.push((await endOf(holder.name, destroyed, 10_000)) - destroyed);
-      const next = await nextStart(destroyed, 120_000, holder.name);
+      stops.push((await intervals.endAfter(holder.name, destroyed, 10_000)) - destroyed);
+      const next = await intervals.nextStart(destroyed, 120_000, { except: holder.name });
       takeovers.push(next.start - destroyed);
       expect(holder.main.alive).toBe(true); // no container exit, so no restart back-off
     }
@@ -279,8 +271,8 @@ describe("exclusion and hand-over, never two Mogis at once (parent-observed)", (
       const { session } = (await consul.lockHolder(lockKey(lockPrefix))) as { session: string };
       const destroyed = Date.now();
       await consul.call("PUT", `/v1/session/destroy/${session}`);
-      await endOf(pod.name, destroyed, 10_000);
-      const again = await waitFor("Mogi to start again in the same pod", () => intervals.since(destroyed).find((x) => x.pod === pod.name && x.start > destroyed), 60_000, 20);
+      await intervals.endAfter(pod.name, destroyed, 10_000);
+      const again = await intervals.nextStart(destroyed, 60_000, { in: pod.name });
       back.push(again.start - destroyed);
       expect(pod.main.alive).toBe(true);
       expect(again.start - destroyed).toBeGreaterThanOrEqual(15_000); // the lock-delay
@@ -299,9 +291,9 @@ describe("exclusion and hand-over, never two Mogis at once (parent-observed)", (
       const holder = await currentHolder();
       const cut = Date.now();
       holder.link.set("blackhole"); // the holder's processes run on; its packets to Consul vanish
-      const end = await endOf(holder.name, cut, 30_000);
+      const end = await intervals.endAfter(holder.name, cut, 30_000);
       stopped.push(end - cut);
-      const next = await nextStart(cut, 120_000, holder.name);
+      const next = await intervals.nextStart(cut, 120_000, { except: holder.name });
       takeovers.push(next.start - cut);
       margins.push(next.start - end);
       expect(holder.main.alive).toBe(true);
@@ -323,10 +315,10 @@ describe("exclusion and hand-over, never two Mogis at once (parent-observed)", (
       const holder = await currentHolder();
       const cut = Date.now();
       holder.link.set("refuse");
-      stopped.push((await endOf(holder.name, cut, 30_000)) - cut);
+      stopped.push((await intervals.endAfter(holder.name, cut, 30_000)) - cut);
       await sleep(Math.max(0, cut + 20_000 - Date.now()));
       holder.link.set("up");
-      const next = await nextStart(cut, 120_000);
+      const next = await intervals.nextStart(cut, 120_000);
       back.push(next.start - cut);
       expect(holder.main.alive).toBe(true);
     }
@@ -378,7 +370,7 @@ describe("Consul unavailable when the pod starts", () => {
       await late.start();
       const ready = Date.now();
       await late.tokenFor(`mogi-e2e-late-${i}`, rendered.aclRules, secretId);
-      const started = await waitFor("Mogi to start", () => intervals.since(ready).find((x) => x.start >= ready), 60_000, 20);
+      const started = await intervals.nextStart(ready, 60_000);
       delays.push(started.start - ready);
       expect(started.pod).toBe(pod.name);
       expect(pod.main.alive).toBe(true); // the same wrapper process waited: it never exited

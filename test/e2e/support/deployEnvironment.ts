@@ -116,11 +116,9 @@ export class DeployEnvironment {
     await this.project.pulumi(["stack", "init", STACK, "--secrets-provider", "passphrase"]);
     // The management token as the stack's secret setting, as a user stores it.
     await this.project.pulumi(["config", "set", "--secret", "--stack", STACK, "mogi:consulToken", this.consul.managementToken]);
-    this.watch.start();
   }
 
   async stop(): Promise<void> {
-    await this.watch.stop();
     await this.scheduler?.stop();
     for (const node of this.nodes) {
       await node.kubelet.stop();

@@ -10,6 +10,7 @@
  * start must come after the previous holder's end, and the margin between them is recorded.
  */
 import { minMedianMax } from "../../support/failover";
+import { waitFor } from "./processes";
 
 export interface MogiInterval {
   pod: string;
@@ -74,10 +75,15 @@ export class MogiIntervals {
     return this.all.filter((i) => (i.end ?? Infinity) >= since).sort((a, b) => a.start - b.start);
   }
 
-  /** When the Mogi `pod` ran at or after `after` ended (parent-observed), once it has. */
-  endIn(pod: string, after: number): number | undefined {
-    if (this.running().includes(pod)) return undefined;
-    return this.all.filter((i) => i.pod === pod && (i.end ?? 0) >= after).pop()?.end;
+  /** Waits for the end (parent-observed) of the Mogi `pod` ran at or after `after`. */
+  endAfter(pod: string, after: number, timeoutMs: number): Promise<number> {
+    return waitFor(`${pod}'s Mogi to end`, () => (this.running().includes(pod) ? undefined : this.all.filter((i) => i.pod === pod && (i.end ?? 0) >= after).pop()?.end), timeoutMs, 20);
+  }
+
+  /** Waits for the first Mogi start (parent-observed) at or after `since`, in a given pod or outside one. */
+  nextStart(since: number, timeoutMs: number, which: { in?: string; except?: string } = {}): Promise<MogiInterval> {
+    const where = `${which.in ? ` in ${which.in}` : ""}${which.except ? ` outside ${which.except}` : ""}`;
+    return waitFor(`a Mogi to start${where}`, () => this.since(since).find((i) => i.start >= since && (!which.in || i.pod === which.in) && i.pod !== which.except), timeoutMs, 20);
   }
 
   /** Pods whose Mogi runs now. */

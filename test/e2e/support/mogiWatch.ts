@@ -1,7 +1,7 @@
 /**
- * Watches the test Mogis (fixtures/test-mogi.js) of a suite: which of them are running right now,
- * sampled every 50 ms from their start/stop records and the kernel's process table, and the
- * largest number ever seen running at once (`maxConcurrent`: the singleton guarantee says 1).
+ * The test Mogis' own records (fixtures/test-mogi.js): their fencing tokens, and which of them run
+ * right now (their start/stop records and the kernel's process table), for tests that wait on a
+ * state. Overlap is not judged from these but from what Mogi's parent observed (mogiIntervals.ts).
  */
 import { existsSync, readFileSync } from "node:fs";
 import type { MogiSampler } from "../../support/failover";
@@ -17,7 +17,8 @@ export interface MogiEvent {
   [key: string]: unknown;
 }
 
-export const SAMPLE_INTERVAL_MS = 50;
+/** How often `until` looks again. */
+const POLL_MS = 50;
 
 /** True while the process exists and is not a zombie (an exited child nobody reaped yet). */
 function processRunning(pid: number): boolean {
@@ -30,14 +31,6 @@ function processRunning(pid: number): boolean {
 }
 
 export class MogiWatch implements MogiSampler {
-  maxConcurrent = 0;
-  samples = 0;
-  /** Every sample that saw more than one Mogi running. */
-  readonly overlaps: { t: number; pods: string[] }[] = [];
-  private running: MogiEvent[] = [];
-  private stopped = false;
-  private loop?: Promise<void>;
-
   constructor(readonly eventsFile: string) {}
 
   events(): MogiEvent[] {
@@ -52,61 +45,14 @@ export class MogiWatch implements MogiSampler {
     return events.filter((e) => e.event === "start" && !stoppedPids.has(e.pid) && processRunning(e.pid));
   }
 
-  start(): void {
-    this.loop = (async () => {
-      while (!this.stopped) {
-        this.running = this.sample();
-        this.samples += 1;
-        this.maxConcurrent = Math.max(this.maxConcurrent, this.running.length);
-        if (this.running.length > 1) this.overlaps.push({ t: Date.now(), pods: this.running.map((e) => e.pod) });
-        await sleep(SAMPLE_INTERVAL_MS);
-      }
-    })();
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.loop;
-  }
-
-  /** Waits until `condition` holds for the pods running Mogi at a sample; returns ms since `since`. */
+  /** Waits until `condition` holds for the pods running Mogi now; returns ms since `since`. */
   async until(condition: (running: string[]) => boolean, timeoutMs: number, since = Date.now()): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const running = this.sample().map((e) => e.pod);
       if (condition(running)) return Date.now() - since;
       if (Date.now() > deadline) throw new Error(`not within ${timeoutMs / 1000} s; running Mogi: ${running.join(", ") || "none"}`);
-      await sleep(SAMPLE_INTERVAL_MS);
-    }
-  }
-
-  /** The Mogis running at the latest sample. */
-  get current(): MogiEvent[] {
-    return this.running;
-  }
-
-  /** The first start recorded after `since` (ms epoch) by a pod other than `except`, waiting for it. */
-  async nextStart(since: number, timeoutMs: number, except?: string): Promise<MogiEvent> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.events().find((e) => e.event === "start" && e.t >= since && e.pod !== except);
-      if (found) return found;
-      if (Date.now() > deadline) throw new Error(`no Mogi started within ${timeoutMs / 1000} s (running: ${this.running.map((e) => e.pod).join(", ") || "none"})`);
-      await sleep(20);
-    }
-  }
-
-  /** Waits until the Mogi with this PID is no longer running; returns when it recorded its stop (or was seen gone). */
-  async stopOf(pid: number, timeoutMs: number): Promise<number> {
-    const deadline = Date.now() + timeoutMs;
-    const stopRecord = () => this.events().find((e) => e.event === "stop" && e.pid === pid);
-    for (;;) {
-      const stop = stopRecord();
-      if (stop) return stop.t;
-      // Gone: it may have recorded its stop just before exiting (read again), or been killed.
-      if (!processRunning(pid)) return stopRecord()?.t ?? Date.now();
-      if (Date.now() > deadline) throw new Error(`Mogi ${pid} still running after ${timeoutMs / 1000} s`);
-      await sleep(20);
+      await sleep(POLL_MS);
     }
   }
 }
