@@ -96,7 +96,9 @@ describe("consul-lock-wrapper.sh", () => {
     test("Mogi is stopped, and the same wrapper process waits for the lock again and runs Mogi again: no container restart", async () => {
       const run = await runWrapper(untilTermMogi, baseEnv({ FAKE_CONSUL_LOSE_LOCK_AFTER: "0.5" }), async (pid, stderr) => {
         await until(() => box.count("record.lock") >= 3, "consul lock run three times", 8000);
+        // "starting Mogi" is logged before Mogi runs; SIGTERM must wait until the third Mogi's trap is set.
         await until(() => (stderr().match(/starting Mogi/g) ?? []).length >= 3, "Mogi started three times", 8000);
+        await until(() => box.count("marker.ready") >= 3, "the third Mogi ready for SIGTERM", 8000);
         process.kill(pid, "SIGTERM");
       }, 15_000);
       expect(run.status).toBe(0);

@@ -104,7 +104,10 @@ export function envOf(values: Record<string, string | undefined>): NodeJS.Proces
 
 /** A Mogi that writes its argv (as JSON) to $MARKER and exits with `code`. */
 export const argvMogi = (code = 0) => [process.execPath, "-e", `require("fs").writeFileSync(process.env.MARKER, JSON.stringify(process.argv.slice(1))); process.exit(${code})`];
-/** A Mogi that marks $MARKER.ready, runs until SIGTERM, then writes "stopped" to $MARKER and exits 0. */
-export const untilTermMogi = ["/bin/sh", "-c", 'trap \'echo stopped >> "$MARKER"; exit 0\' TERM; : > "$MARKER.ready"; while :; do sleep 0.05; done'];
+/**
+ * A Mogi that appends a line to $MARKER.ready once its SIGTERM trap is set (one line per start),
+ * runs until SIGTERM, then writes "stopped" to $MARKER and exits 0.
+ */
+export const untilTermMogi = ["/bin/sh", "-c", 'trap \'echo stopped >> "$MARKER"; exit 0\' TERM; echo ready >> "$MARKER.ready"; while :; do sleep 0.05; done'];
 /** A Mogi that marks $MARKER.ready and ignores SIGTERM (only SIGKILL ends it). */
 export const ignoresTermMogi = ["/bin/sh", "-c", 'trap "" TERM; : > "$MARKER.ready"; while :; do sleep 0.05; done'];
