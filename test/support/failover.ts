@@ -16,7 +16,14 @@ export interface FailoverCluster {
   /** The pod's node is lost: its processes die at once (SIGKILL) and the pod object is force-deleted. */
   loseNode(pod: string): Promise<void>;
   /** Restarts the Consul server(s), as a Helm upgrade or node drain under Consul would. */
-  restartConsulServers(): Promise<void>;
+  restartConsulServers(): Promise<RestartedServer | void>;
+}
+
+/** The server a restart took down, where the environment restarts one (the kind suite rolls them all). */
+export interface RestartedServer {
+  node: string;
+  /** It was the Raft leader: an election came before its sessions could be invalidated. */
+  wasLeader: boolean;
 }
 
 /** Which pods run Mogi, as the scenarios wait on it. */

@@ -9,7 +9,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import type { FailoverCluster } from "../../support/failover";
+import type { FailoverCluster, RestartedServer } from "../../support/failover";
 import { LocalCluster } from "./cluster";
 import { ConsulServer } from "./consulServer";
 import { KubeApi } from "./kubeApi";
@@ -130,7 +130,7 @@ export class DeployEnvironment {
   }
 
   /** How the shared scenarios act on this cluster: the API server, the test kubelet, the local Consul. */
-  readonly target: FailoverCluster = {
+  readonly target = {
     holderPod: async () => (await this.liveConsul().lockHolder(lockKey))?.name,
     deletePod: async (pod) => void (await this.api.call("DELETE", this.ns(`/pods/${pod}`))),
     evictPod: async (pod) => (await this.api.request("POST", this.ns(`/pods/${pod}/eviction`), { apiVersion: "policy/v1", kind: "Eviction", metadata: { name: pod, namespace: NAMESPACE } })).status,
@@ -142,20 +142,25 @@ export class DeployEnvironment {
       kubelet.killAll();
     },
     // The server whose node the holder's session is bound to: the one whose restart matters.
-    restartConsulServers: async () => {
+    restartConsulServers: async (): Promise<RestartedServer> => {
       const held = (await this.liveConsul().call("GET", `/v1/kv/${lockKey}`)) as { Session: string }[];
       const [session] = (await this.liveConsul().call("GET", `/v1/session/info/${held[0].Session}`)) as { Node: string }[];
       const server = this.consuls.find((c) => c.nodeName === session.Node);
       if (!server) throw new Error(`the holder's session is bound to ${session.Node}, not to a server`);
+      const raft = (await this.liveConsul().call("GET", "/v1/operator/raft/configuration")) as { Servers: { Node: string; Leader: boolean }[] };
+      const wasLeader = raft.Servers.some((s) => s.Node === server.nodeName && s.Leader);
       // Down as long as a StatefulSet pod's restart takes for its peers to notice: until another
       // server reports its serfHealth critical.
       await server.stop();
       const peer = this.consuls.find((c) => c !== server) as ConsulServer;
-      await waitFor(`${server.nodeName}'s serfHealth to turn critical`, async () => {
+      // Either way the sessions bound to it are invalidated: its serfHealth turns critical, or the
+      // leader's dead-server cleanup (autopilot) deregisters the node outright (no checks left).
+      await waitFor(`${server.nodeName}'s serfHealth to turn critical (or the node to be deregistered)`, async () => {
         const checks = (await peer.call("GET", `/v1/health/node/${server.nodeName}`)) as { CheckID: string; Status: string }[];
-        return checks.some((c) => c.CheckID === "serfHealth" && c.Status === "critical");
+        return checks.length === 0 || checks.some((c) => c.CheckID === "serfHealth" && c.Status === "critical");
       }, 60_000, 200);
       await server.start();
+      return { node: server.nodeName, wasLeader };
     },
-  };
+  } satisfies FailoverCluster;
 }
