@@ -16,7 +16,7 @@ import { fencingTokens, MogiWatch } from "./support/mogiWatch";
 import { waitFor } from "./support/processes";
 import { ProjectCopy } from "./support/project";
 import { StatusCli } from "./support/statusCli";
-import { mergeResults, writeResults } from "./support/results";
+import { mergeResults } from "./support/results";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 const RUNS = 3;
@@ -41,7 +41,8 @@ beforeAll(() => env.start(), 10 * 60_000);
 afterAll(async () => {
   await env.stop();
   if (Object.keys(durations).length) {
-    writeResults("deploy.json", { consul: env.consulVersion, durationsMs: durations });
+    // Merged: `npm run bench:deploy` keeps its scenarios in the same file.
+    mergeResults("deploy.json", { consul: env.consulVersion, durationsMs: durations, scenarios: {} });
     console.log(`deploy durations (ms):\n${Object.entries(durations).map(([k, v]) => `  ${k.padEnd(36)} ${String(v).padStart(7)}`).join("\n")}`);
   }
   if (Object.keys(failovers).length) {
