@@ -1,4 +1,4 @@
-/** Entry point `pulumi up` loads (Pulumi.yaml `main: infra/`); the stack outputs are its result. */
+/** The program `pulumi up` runs (through infra/entry.js, Pulumi.yaml `main`); the stack outputs are its result. */
 import { mogiProgram } from "./program";
 
 export = mogiProgram;
