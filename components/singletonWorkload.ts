@@ -50,9 +50,16 @@ export class SingletonWorkload extends pulumi.ComponentResource {
     // consul-k8s requires, with ACLs on, a Service selecting the pod and a ServiceAccount named
     // like the Consul service (FACTS.md, consul-k8s): both carry the base name.
     const serviceAccount = new k8s.core.v1.ServiceAccount(`${resourceName}-service-account`, { metadata: meta(name) }, parent);
+    // `pulumi up` does not wait on the Service: pulumi-kubernetes' Service awaiter lets its
+    // Endpoints "settle" for 10 s after every change (provider/pkg/await/service.go), which made it
+    // the last resource of a fresh `up` by several seconds, while the Deployment's own await already
+    // waits for the one pod to be Ready, which is what makes it the Service's endpoint.
     const service = new k8s.core.v1.Service(
       `${resourceName}-service`,
-      { metadata: meta(name), spec: { selector, ports: [{ name: "http", port, targetPort: "http", protocol: "TCP" }] } },
+      {
+        metadata: { ...meta(name), annotations: { "pulumi.com/skipAwait": "true" } },
+        spec: { selector, ports: [{ name: "http", port, targetPort: "http", protocol: "TCP" }] },
+      },
       parent,
     );
 
