@@ -113,6 +113,12 @@ describe("through npm run deploy, with the real CLI, providers, API server and C
     }
     expect(pod.spec.volumes.filter((v: any) => v.emptyDir && !v.emptyDir.sizeLimit)).toEqual([]);
     expect(pod.spec.containers[0].securityContext.readOnlyRootFilesystem).toBe(true);
+    // The namespace the stack made enforces Pod Security `restricted`: the pod above was admitted
+    // under it, and the real PodSecurity admission refuses one that is not restricted (dry run).
+    const namespace = await env.api.call("GET", `/api/v1/namespaces/${NAMESPACE}`);
+    expect(namespace.metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("restricted");
+    const privileged = await env.api.request("POST", ns("/pods?dryRun=All"), { apiVersion: "v1", kind: "Pod", metadata: { name: "not-restricted" }, spec: { containers: [{ name: "c", image: "x", securityContext: { privileged: true } }] } });
+    expect({ status: privileged.status, message: (privileged.body as any).message }).toEqual({ status: 403, message: expect.stringContaining('violates PodSecurity "restricted:latest"') });
   });
 
   test("status --wait, the deploy workflow's gate between clusters: exit 0 once the stack is healthy", async () => {
