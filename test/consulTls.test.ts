@@ -1,6 +1,7 @@
 /**
  * The deploy driver's TLS check (infra/automation/consulTls.ts) against a local TLS server whose
- * certificate a throw-away openssl CA signed (test/support/pki.ts): the right CA passes; another
+ * certificate a throw-away CA signed (committed fixtures, test/fixtures/tls/make.ts, so that the
+ * unit tier needs no openssl): the right CA passes; another
  * CA, or a certificate that does not name the address, is one line naming the setting to fix;
  * http stacks and an unreachable Consul are left to the engine.
  */
@@ -10,18 +11,17 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { consulTlsProblem } from "../infra/automation/consulTls";
 import { parseSettings, Settings } from "../infra/config";
-import { issueLeaf, makeCa, TestCa } from "./support/pki";
 import { freePort } from "./e2e/support/processes";
 
+const FIXTURES = path.join(__dirname, "fixtures", "tls");
+const ca = { cert: path.join(FIXTURES, "consul-agent-ca.crt") };
+const wrongCa = { cert: path.join(FIXTURES, "wrong-ca.crt") };
 let dir: string;
-let ca: TestCa;
-let wrongCa: TestCa;
 const servers: Server[] = [];
 
-/** A TLS server on 127.0.0.1 with a certificate `ca` signs for `subjectAltName`; its port. */
-async function tlsServer(name: string, subjectAltName: string): Promise<number> {
-  const leaf = issueLeaf(ca, name, "/CN=server.dc1.consul", [`subjectAltName=${subjectAltName}`, "extendedKeyUsage=serverAuth"]);
-  const server = createServer({ cert: readFileSync(leaf.cert), key: readFileSync(leaf.key) }, (socket) => socket.end());
+/** A TLS server on 127.0.0.1 serving the fixture leaf `name` (signed by `ca`); its port. */
+async function tlsServer(name: "server" | "server-other-name"): Promise<number> {
+  const server = createServer({ cert: readFileSync(path.join(FIXTURES, `${name}.crt`)), key: readFileSync(path.join(FIXTURES, `${name}.key`)) }, (socket) => socket.end());
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   servers.push(server);
   return (server.address() as { port: number }).port;
@@ -45,10 +45,8 @@ let otherNamePort: number;
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), "mogi-consul-tls-"));
-  ca = makeCa(path.join(dir, "pki"), "consul-agent-ca", "Consul Agent CA");
-  wrongCa = makeCa(path.join(dir, "pki-wrong"), "wrong-ca", "another CA");
-  namedPort = await tlsServer("server", "DNS:server.dc1.consul,DNS:localhost,IP:127.0.0.1");
-  otherNamePort = await tlsServer("server-other-name", "DNS:server.dc1.consul");
+  namedPort = await tlsServer("server"); // names server.dc1.consul, localhost and 127.0.0.1
+  otherNamePort = await tlsServer("server-other-name"); // names server.dc1.consul only
 }, 60_000);
 
 afterAll(async () => {

@@ -21,11 +21,11 @@ export interface TestCa {
   key: string;
 }
 
-/** A new self-signed CA named `commonName`, as `<dir>/<name>.crt` and `.key`. */
-export function makeCa(dir: string, name: string, commonName: string): TestCa {
+/** A new self-signed CA named `commonName`, as `<dir>/<name>.crt` and `.key`, valid `days`. */
+export function makeCa(dir: string, name: string, commonName: string, days = 2): TestCa {
   mkdirSync(dir, { recursive: true });
   openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${name}.key`], dir);
-  openssl(["req", "-x509", "-new", "-key", `${name}.key`, "-sha256", "-days", "2", "-subj", `/CN=${commonName}`, "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature", "-out", `${name}.crt`], dir);
+  openssl(["req", "-x509", "-new", "-key", `${name}.key`, "-sha256", "-days", String(days), "-subj", `/CN=${commonName}`, "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature", "-out", `${name}.crt`], dir);
   return { dir, cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
 }
 
@@ -33,12 +33,12 @@ export function makeCa(dir: string, name: string, commonName: string): TestCa {
  * A certificate the CA signs, as `<dir>/<name>.crt` and `.key`. `extensions` are openssl x509 v3
  * lines (subjectAltName, extendedKeyUsage); key usage is the TLS one.
  */
-export function issueLeaf(ca: TestCa, name: string, subject: string, extensions: string[]): { cert: string; key: string } {
+export function issueLeaf(ca: TestCa, name: string, subject: string, extensions: string[], days = 2): { cert: string; key: string } {
   const dir = ca.dir;
   writeFileSync(path.join(dir, `${name}.ext`), [...extensions, "keyUsage=critical,digitalSignature,keyEncipherment", ""].join("\n"));
   openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${name}.key`], dir);
   openssl(["req", "-new", "-key", `${name}.key`, "-subj", subject, "-out", `${name}.csr`], dir);
-  openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", ca.cert, "-CAkey", ca.key, "-CAcreateserial", "-days", "2", "-sha256", "-extfile", `${name}.ext`, "-out", `${name}.crt`], dir);
+  openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", ca.cert, "-CAkey", ca.key, "-CAcreateserial", "-days", String(days), "-sha256", "-extfile", `${name}.ext`, "-out", `${name}.crt`], dir);
   return { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
 }
 
