@@ -50,6 +50,9 @@ export interface PodObjects {
   ca?: { kind: "ConfigMap" | "Secret"; name: Input<string>; key: string };
 }
 
+/** The namespace label under which the API server's PodSecurity admission enforces the profile below. */
+export const POD_SECURITY_RESTRICTED = { "pod-security.kubernetes.io/enforce": "restricted" } as const;
+
 /** The restricted Pod Security profile, as OpenShift's restricted-v2 also requires (FACTS.md). */
 function restrictedSecurityContext(readOnlyRootFilesystem: boolean): k8s.types.input.core.v1.SecurityContext {
   return {

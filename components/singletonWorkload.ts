@@ -14,7 +14,7 @@ import * as k8s from "@pulumi/kubernetes";
 import { selectorLabels, standardLabels } from "./naming";
 import { consulAddrPort, LOCK_GUARD_FILE, LOCK_GUARD_SCRIPT, LOCK_WRAPPER_FILE, LOCK_WRAPPER_SCRIPT, lockKey } from "./lockWrapper";
 import { isPlatformOwned, networkPolicySpec, PLATFORM_OWNED_ANNOTATION } from "./networkPolicy";
-import { CA_FILE, singletonPodTemplate, TOKEN_KEY } from "./singletonPod";
+import { CA_FILE, POD_SECURITY_RESTRICTED, singletonPodTemplate, TOKEN_KEY } from "./singletonPod";
 import { DEFAULT_PORT, SingletonWorkloadArgs, validateWorkloadArgs } from "./singletonWorkloadArgs";
 
 export type { ConsulCaSource, ConsulLockArgs, SingletonWorkloadArgs } from "./singletonWorkloadArgs";
@@ -41,9 +41,12 @@ export class SingletonWorkload extends pulumi.ComponentResource {
     const labels = standardLabels(labelArgs);
     const selector = selectorLabels(labelArgs);
 
+    // A namespace the stack owns gets Pod Security's `restricted` level enforced by the API server's
+    // PodSecurity admission, as a hardened cluster labels its namespaces: the pod already meets it
+    // (singletonPod.ts), so anything added later that does not is refused at admission, not run.
     const namespace =
       args.createNamespace ?? true
-        ? new k8s.core.v1.Namespace(`${resourceName}-namespace`, { metadata: { name: args.namespace, labels } }, parent).metadata.name
+        ? new k8s.core.v1.Namespace(`${resourceName}-namespace`, { metadata: { name: args.namespace, labels: { ...labels, ...POD_SECURITY_RESTRICTED } } }, parent).metadata.name
         : pulumi.output(args.namespace);
     const meta = (objectName?: string) => ({ name: objectName, namespace, labels });
 

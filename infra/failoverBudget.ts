@@ -41,7 +41,10 @@ export interface FailoverBudget {
   /**
    * A Consul server restarts: the holder's session (bound to that server's serfHealth) is
    * invalidated, Mogi is stopped, the same container waits out the lock-delay and takes the lock
-   * again (no container restart, so no back-off).
+   * again (no container restart, so no back-off). Assumes Consul's production Raft timing
+   * (`raft_multiplier = 1`): with the default 5, losing a server that also leads makes reads fail
+   * longer than the guard's deadline, Mogi stops before the session is invalidated, and the gap
+   * grows by up to ~10 s (README, "Limits of the guarantee").
    */
   consulServerRestartMaxSeconds: number;
   /** Consul unreachable, then back (counted from its return): one retry, then as a hard loss. */
@@ -79,6 +82,6 @@ export const MEASURED = {
   /** Through Kubernetes: the node's last heartbeat → the replacement's Mogi start (processes dead). */
   nodeLossSeconds: 63.6,
   /** Through Kubernetes: Mogi's end → its start again, the holder's Consul server restarted (3 in a row). */
-  consulServerRestartSeconds: 15.4,
+  consulServerRestartSeconds: 15.5,
 } as const;
 

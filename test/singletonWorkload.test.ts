@@ -84,7 +84,7 @@ describe("SingletonWorkload", () => {
       "app.kubernetes.io/managed-by": "pulumi",
     };
     for (const object of kubernetesObjects(recording)) {
-      expect(inputsOf(object).metadata.labels).toEqual(standard);
+      expect(inputsOf(object).metadata.labels).toEqual(object.type === T.namespace ? { ...standard, "pod-security.kubernetes.io/enforce": "restricted" } : standard);
     }
     expect(pod.metadata.labels).toEqual(standard);
   });
@@ -98,6 +98,11 @@ describe("SingletonWorkload", () => {
     expect(pod.metadata.labels).toMatchObject(selector);
     expect(inputsOf(findResource(recording, T.service)).spec.selector).toEqual(selector);
     expect(inputsOf(findResource(recording, T.pdb)).spec.selector.matchLabels).toEqual(selector);
+  });
+
+  test("a namespace the stack owns enforces Pod Security's restricted profile (the pod meets it)", async () => {
+    const { recording } = await declared();
+    expect(inputsOf(findResource(recording, T.namespace)).metadata.labels).toMatchObject({ "pod-security.kubernetes.io/enforce": "restricted", "app.kubernetes.io/name": "mogi" });
   });
 
   test("Service and ServiceAccount are named like the Consul service, and the pod uses that account", async () => {

@@ -78,13 +78,22 @@ on_signal() {
   stopping=1
   # `consul lock` forwards SIGTERM to the guard, which stops Mogi; then the lock is released
   # without lock-delay, so the next holder starts at once (FACTS.md).
-  for pid in $probe $pause $lock_job; do kill -TERM "$pid" 2>/dev/null || :; done
+  # The probe and the pause hold nothing: SIGKILL, because a SIGTERM that reaches a background
+  # child between its fork and its exec is lost (the shell's own handler is still installed there).
+  for pid in $probe $pause; do kill -KILL "$pid" 2>/dev/null || :; done
+  [ -z "$lock_job" ] || kill -TERM "$lock_job" 2>/dev/null || :
 }
 trap on_signal TERM INT
+
+# A signal that came after the child was started but before its PID was known ended nothing.
+end_if_stopping() {
+  [ -z "$stopping" ] || kill -KILL "$1" 2>/dev/null || :
+}
 
 pause() {
   sleep "$retry_seconds" &
   pause=$!
+  end_if_stopping "$pause"
   wait "$pause" || :
   pause=
 }
@@ -98,6 +107,7 @@ wait_for_consul() {
     attempt=$((attempt + 1))
     consul info >/dev/null 2>"$CONSUL_LOCK_STATE_DIR/consul-lock.probe" </dev/null &
     probe=$!
+    end_if_stopping "$probe"
     wait "$probe" && status=0 || status=$?
     probe=
     [ -z "$stopping" ] || return 1
@@ -122,6 +132,7 @@ while :; do
   # The prefix is the mandatory positional argument; "$@" passes the command without re-splitting.
   consul lock -shell=false -child-exit-code -name="$POD_NAME" "$CONSUL_LOCK_PREFIX" "$guard" "$@" </dev/null &
   lock_job=$!
+  [ -z "$stopping" ] || kill -TERM "$lock_job" 2>/dev/null || :
   # A trapped signal interrupts `wait`: wait again until consul lock has really ended.
   while :; do
     wait "$lock_job" && status=0 || status=$?

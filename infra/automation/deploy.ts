@@ -5,8 +5,10 @@
 import * as path from "node:path";
 import { CommandError, EngineEvent, LocalWorkspace, OpType, PolicyEvent, Stack, StackNotFoundError, Workspace } from "@pulumi/pulumi/automation";
 import { DeployArgs, DeployCommand, EXIT } from "./args";
+import { consulTlsProblem } from "./consulTls";
 import { pulumiCli } from "./pulumiCli";
-import { loadStackConfig, PROJECT_DIR, STACKS_DIR } from "../stacks";
+import { ConfigError, Settings } from "../config";
+import { loadStackConfig, loadStackSettings, PROJECT_DIR, STACKS_DIR } from "../stacks";
 
 const POLICY_PACK = path.join(PROJECT_DIR, "infra", "policy");
 const PRODUCTION_POLICY_CONFIG = path.join(POLICY_PACK, "production.json");
@@ -16,6 +18,16 @@ export class DeployRefused extends Error {}
 /** The stack's `mogi:environment` from its file; throws UnknownStackError listing the known stacks. */
 export function stackEnvironment(stack: string, stacksDir = STACKS_DIR): string {
   return loadStackConfig(stack, stacksDir).config["mogi:environment"] ?? "development";
+}
+
+/** The stack's settings when they are valid; undefined otherwise (the program reports every problem). */
+export function validSettings(stack: string, stacksDir = STACKS_DIR, env: NodeJS.ProcessEnv = process.env): Settings | undefined {
+  try {
+    return loadStackSettings(stack, env, stacksDir);
+  } catch (error) {
+    if (error instanceof ConfigError) return undefined;
+    throw error;
+  }
 }
 
 /** Refuses to destroy a production stack unless `--yes` confirms it. */
@@ -81,6 +93,13 @@ export async function runDeploy(args: DeployArgs, io: DeployIO, stacksDir = STAC
   const environment = stackEnvironment(args.stack, stacksDir);
   guardDestroy(args, environment);
   const pulumiCommand = await pulumiCli();
+  // Before the stack is opened (`up` would create it): a CA that cannot work stops every command.
+  const settings = validSettings(args.stack, stacksDir);
+  const tlsProblem = settings && (await consulTlsProblem(settings));
+  if (tlsProblem) {
+    io.log(`${args.command} ${args.stack} failed: ${tlsProblem}`);
+    return EXIT.failed;
+  }
   const events: EngineEvent[] = [];
   const streams = { onOutput: io.out, onEvent: (event: EngineEvent) => events.push(event) };
   const policy = args.policyPack

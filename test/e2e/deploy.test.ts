@@ -9,10 +9,11 @@
  */
 import { appendFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { FailoverCluster, Measurement, ScenarioHooks, SCENARIOS } from "../support/failover";
+import { SCENARIOS } from "../support/failover";
 import { configPrefix, DeployEnvironment, lockKey, lockPrefix, NAMESPACE, STACK } from "./support/deployEnvironment";
+import { measureFailover, Scenario } from "./support/failoverRuns";
 import type { ScenarioResult } from "./support/mogiIntervals";
-import { fencingTokens, MogiWatch } from "./support/mogiWatch";
+import { fencingTokens } from "./support/mogiWatch";
 import { waitFor } from "./support/processes";
 import { ProjectCopy } from "./support/project";
 import { StatusCli } from "./support/statusCli";
@@ -27,11 +28,9 @@ const failovers: Record<string, ScenarioResult> = {};
 const stackConfig = (overrides: Record<string, unknown> = {}) => env.stackConfig(overrides);
 const ns = (p = "") => env.ns(p);
 
-/** Runs `npm run deploy -- …`, keeps its output in the work dir, and fails with its tail if the exit code differs. */
+/** Runs `npm run deploy -- …` (env.deploy: output kept, the tail on failure) and records its duration. */
 async function deploy(label: string, args: string[], expectedCode = 0) {
-  const run = await env.project.deploy(args);
-  appendFileSync(path.join(work, "deploy-output.log"), `\n===== ${label}: npm run deploy -- ${args.join(" ")} (exit ${run.code}, ${run.ms} ms)\n${run.output}`);
-  if (run.code !== expectedCode) throw new Error(`${label}: exit ${run.code}, expected ${expectedCode}:\n${run.output.split("\n").slice(-40).join("\n")}\n${env.cluster.tails(8)}\n--- test kubelet and scheduler errors ---\n${env.standInErrors()}`);
+  const run = await env.deploy(label, args, expectedCode);
   durations[label] = run.ms;
   return run;
 }
@@ -41,8 +40,7 @@ beforeAll(() => env.start(), 10 * 60_000);
 afterAll(async () => {
   await env.stop();
   if (Object.keys(durations).length) {
-    // Merged: `npm run bench:deploy` keeps its scenarios in the same file.
-    mergeResults("deploy.json", { consul: env.consulVersion, durationsMs: durations, scenarios: {} });
+    mergeResults("deploy.json", { consul: env.consulVersion, durationsMs: durations });
     console.log(`deploy durations (ms):\n${Object.entries(durations).map(([k, v]) => `  ${k.padEnd(36)} ${String(v).padStart(7)}`).join("\n")}`);
   }
   if (Object.keys(failovers).length) {
@@ -114,6 +112,12 @@ describe("through npm run deploy, with the real CLI, providers, API server and C
     }
     expect(pod.spec.volumes.filter((v: any) => v.emptyDir && !v.emptyDir.sizeLimit)).toEqual([]);
     expect(pod.spec.containers[0].securityContext.readOnlyRootFilesystem).toBe(true);
+    // The namespace the stack made enforces Pod Security `restricted`: the pod above was admitted
+    // under it, and the real PodSecurity admission refuses one that is not restricted (dry run).
+    const namespace = await env.api.call("GET", `/api/v1/namespaces/${NAMESPACE}`);
+    expect(namespace.metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("restricted");
+    const privileged = await env.api.request("POST", ns("/pods?dryRun=All"), { apiVersion: "v1", kind: "Pod", metadata: { name: "not-restricted" }, spec: { containers: [{ name: "c", image: "x", securityContext: { privileged: true } }] } });
+    expect({ status: privileged.status, message: (privileged.body as any).message }).toEqual({ status: 403, message: expect.stringContaining('violates PodSecurity "restricted:latest"') });
   });
 
   test("status --wait, the deploy workflow's gate between clusters: exit 0 once the stack is healthy", async () => {
@@ -183,24 +187,13 @@ describe("the driver's expected failures, with the real CLI: one line, exit 1, n
 });
 
 const statusCli = new StatusCli(env);
-const expectHealthy = (holder: string | undefined) => statusCli.expectHealthy(holder);
 
 describe("failover through Kubernetes itself, never two Mogis at once, status right at each step", () => {
   // Overlap is judged from the intervals Mogi's parent observed, per scenario (intervals.scenario
   // throws unless never two ran at once and every hand-over has a positive margin).
-  const measure = async (scenario: (c: FailoverCluster, s: MogiWatch, hooks: ScenarioHooks) => Promise<Measurement>) => {
-    const since = Date.now();
-    const runs: Measurement[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      await expectHealthy(await target.holderPod());
-      runs.push(await scenario(target, watch, {}));
-      const after = await target.holderPod();
-      expect(after).toBeDefined();
-      await expectHealthy(after);
-    }
-    const name = runs[0].scenario;
-    failovers[name] = intervals.scenario(name, runs.map((r) => r.ms), "disruption → the replacement pod's Mogi start", since);
-    expect(intervals.handovers(since).length).toBeGreaterThanOrEqual(RUNS);
+  const measure = async (scenario: Scenario) => {
+    const [name, result] = await measureFailover(env, statusCli, scenario, RUNS);
+    failovers[name] = result;
   };
 
   test("pod deleted: the replacement starts while the old pod terminates; the lock keeps them apart", () => measure(SCENARIOS.podDeleted));

@@ -18,7 +18,6 @@ import type { ScenarioResult } from "./support/mogiIntervals";
 import { mergeResults } from "./support/results";
 import { StatusCli } from "./support/statusCli";
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 const RUNS = 3;
 const env = new DeployEnvironment();
 const { intervals, target } = env;
@@ -30,7 +29,6 @@ function record(scenario: string, runs: number[], note: string, since: number): 
   results[scenario] = intervals.scenario(scenario, runs, note, since);
 }
 
-const pods = () => env.api.call("GET", env.ns("/pods")).then((list) => list.items as any[]);
 const restarts = async (pod: string) => (await env.api.call("GET", env.ns(`/pods/${pod}`))).status?.containerStatuses?.[0]?.restartCount as number;
 const runningIn = (pod: string) => intervals.running().join() === pod;
 
@@ -42,17 +40,6 @@ async function healthyHolder(): Promise<string> {
   }, 180_000, 200);
   await statusCli.expectHealthy(holder, 120_000);
   return holder;
-}
-
-/** Brings a lost node back and waits until Kubernetes has forgotten the pods it lost with it. */
-async function recover(node: (typeof env.nodes)[number], lostPod: string): Promise<void> {
-  node.link.set("up");
-  node.kubelet.resumeReporting();
-  await waitFor(`the lost pod ${lostPod} to be gone`, async () => !(await pods()).some((p) => p.metadata.name === lostPod), 180_000, 500);
-  await waitFor(`node ${node.kubelet.nodeName} to be Ready and untainted`, async () => {
-    const n = await env.api.call("GET", `/api/v1/nodes/${node.kubelet.nodeName}`);
-    return (n.status.conditions as any[]).find((c) => c.type === "Ready")?.status === "True" && !(n.spec.taints ?? []).length;
-  }, 120_000, 500);
 }
 
 beforeAll(async () => {
@@ -121,7 +108,7 @@ describe("faults a real cluster produces, never two Mogis (parent-observed), sta
         expect(env.nodeOf(next.pod)).not.toBe(node);
         takeovers.push(next.start - lastHeartbeat);
         if (processes === "alive but partitioned") expect(intervals.running()).toEqual([next.pod]);
-        await recover(node, holder);
+        await env.recoverNode(node, holder);
         await statusCli.expectHealthy(next.pod, 60_000);
       }
       record(`node lost, processes ${processes}: replacement's Mogi`, takeovers, "last heartbeat → the replacement's Mogi start on the other node (node-monitor grace 50 s + period 5 s + toleration 10 s, or the old session's expiry + lock-delay)", since);

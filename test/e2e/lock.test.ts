@@ -21,11 +21,11 @@ import { promisify } from "node:util";
 import { lockKey } from "../../components/lockWrapper";
 import { engine } from "../engines/paths";
 import { ConsulServer } from "./support/consulServer";
-import { LocalPod, TEST_IMAGE, testImages } from "./support/localPod";
+import { gracefulHandovers, hardLossTakeovers, HANDOVER_NOTES, LockPods } from "./support/lockPods";
+import { TEST_IMAGE, testImages } from "./support/localPod";
 import { fencingTokens, MogiWatch } from "./support/mogiWatch";
 import { MogiIntervals, ScenarioResult } from "./support/mogiIntervals";
-import { TcpService } from "./support/tcpService";
-import { freePort, Proc, sleep, stopAll, waitFor } from "./support/processes";
+import { freePort, sleep, stopAll, waitFor } from "./support/processes";
 import { renderForTest, TestRender, testConfig } from "./support/renderedStack";
 import { writeResults } from "./support/results";
 
@@ -56,43 +56,10 @@ function stackConfig(address: string): Record<string, string> {
   });
 }
 
-
-let pods = 0;
-interface TestPod {
-  name: string;
-  /** The main process: the wrapper (it stays PID 1 of the container). */
-  main: Proc;
-  local: LocalPod;
-  /** The pod's own way to Consul: cut it to partition this pod alone. */
-  link: TcpService;
-}
-/**
- * Starts one pod of the rendered Deployment as local processes, reaching Consul (at `consulPort`)
- * through a link of its own, as a pod on its own node would.
- */
-async function startPod(rendered: TestRender, secretToken: string, images: Record<string, string>, consulPort: number): Promise<TestPod> {
-  pods += 1;
-  const name = `mogi-7d9c5-${String(pods).padStart(5, "0")}`;
-  const link = new TcpService(() => [consulPort]);
-  await link.start();
-  links.push(link);
-  const tokenSecret = rendered.deployment.spec.template.spec.volumes.find((v: { name: string }) => v.name === "consul-token").secret.secretName;
-  const local = new LocalPod(rendered.deployment.spec.template.spec, {
-    podName: name,
-    namespace: "mogi-dev",
-    root: path.join(dir, "pods", name),
-    images,
-    sources: { configMap: (n) => rendered.configMaps[n], secret: (n) => (n === tokenSecret ? { token: secretToken } : undefined) },
-    extraEnv: { MOGI_EVENTS: events, CONSUL_HTTP_ADDR: `http://${link.address}` },
-    logFile: path.join(dir, "pods", `${name}.log`),
-    intervals,
-  });
-  return { name, main: local.start(), local, link };
-}
-const links: TcpService[] = [];
-
-let images: Record<string, string>;
 const holderPod = async () => (await consul.lockHolder(lockKey(lockPrefix)))?.name;
+/** The pods, once the images exist (beforeAll). */
+let pods: LockPods;
+const startPod = (rendered: TestRender, secretToken: string, consulPort: number) => pods.startPod(rendered, secretToken, consulPort);
 
 /** Runs a test body; on failure the error carries Consul's log tail. */
 async function withLogs(body: () => Promise<void>): Promise<void> {
@@ -113,14 +80,14 @@ beforeAll(async () => {
   consulVersion = (await execFileAsync(engine("consul"), ["version"])).stdout.split("\n")[0];
   await consul.start();
   render = await renderForTest(stackConfig(consul.address));
-  images = testImages(dir);
+  pods = new LockPods({ dir, watch, intervals, images: testImages(dir), scheme: "http", holderPod });
   token = await consul.tokenFor(`mogi-e2e-${run}`, render.aclRules);
   for (const [key, value] of Object.entries(render.kv)) await consul.call("PUT", `/v1/kv/${key}`, { body: value });
 }, 120_000);
 
 afterAll(async () => {
   await stopAll();
-  await Promise.all(links.map((l) => l.stop()));
+  await pods?.stopLinks();
   const rows = Object.entries(results).map(([scenario, r]) => `${scenario.padEnd(48)} ${String(r.min).padStart(7)} ${String(r.median).padStart(7)} ${String(r.max).padStart(7)}   ${r.maxConcurrent}   ${r.marginMs ? `${r.marginMs.min}/${r.marginMs.median}/${r.marginMs.max}` : "-"}`);
   if (rows.length) {
     console.log([`${consulVersion}: ms (${RUNS} runs each)`, `${"scenario".padEnd(48)} ${"min".padStart(7)} ${"median".padStart(7)} ${"max".padStart(7)}   maxConcurrent   margin min/median/max`, ...rows].join("\n"));
@@ -181,62 +148,19 @@ describe("the stack's ACL policy against real Consul (default deny)", () => {
 });
 
 describe("exclusion and hand-over, never two Mogis at once (parent-observed)", () => {
-  const fleet: TestPod[] = [];
-  const start = async () => {
-    const pod = await startPod(render, token, images, consul.httpPort);
-    fleet.push(pod);
-    return pod;
-  };
-  /**
-   * The pod whose Mogi runs now, once exactly one runs, Consul's lock is held by that pod's session,
-   * and its Mogi has obtained its fencing token (it is at work).
-   */
-  async function currentHolder(): Promise<TestPod> {
-    const running = await waitFor("exactly one Mogi running, in the pod holding the lock, with its token", async () => {
-      const now = watch.sample();
-      if (now.length !== 1 || intervals.running().join() !== now[0].pod || (await holderPod()) !== now[0].pod) return undefined;
-      return watch.events().some((e) => e.event === "token" && e.pid === now[0].pid) ? now[0] : undefined;
-    }, 120_000, 20);
-    return fleet.find((p) => p.name === running.pod) as TestPod;
-  }
-  afterEach(async () => {
-    for (const pod of fleet) pod.link.set("up");
-    await Promise.all(fleet.splice(0).map((p) => p.main.stop(20_000)));
-    await waitFor("the lock to be free", async () => (await holderPod()) === undefined, 90_000);
-  }, 120_000);
+  const start = () => pods.start(render, token, consul.httpPort);
+  const currentHolder = () => pods.currentHolder();
+  afterEach(() => pods.endTest(), 120_000);
 
   test("graceful, three wrappers competing: SIGTERM to the holder's wrapper hands over at once", () => withLogs(async () => {
     const since = Date.now();
-    for (let i = 0; i < 3; i++) await start();
-    const handovers: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      const holder = await currentHolder();
-      const signalled = Date.now();
-      holder.main.signal("SIGTERM"); // what the kubelet does: to the container's PID 1, the wrapper
-      const next = await intervals.nextStart(signalled, 30_000, { except: holder.name });
-      handovers.push(next.start - signalled);
-      expect((await holder.main.exited).code).toBe(0);
-      await start(); // keep three competing
-    }
-    await currentHolder();
-    record("graceful (SIGTERM, 3 wrappers)", handovers, "SIGTERM to the holder's wrapper → next Mogi start", since);
+    record("graceful (SIGTERM, 3 wrappers)", await gracefulHandovers(pods, start, RUNS, intervals), HANDOVER_NOTES.graceful, since);
   }));
 
   test("hard loss: the holder's processes SIGKILLed, taken over after TTL and lock-delay", () => withLogs(async () => {
     const since = Date.now();
-    await start();
-    await start();
-    const takeovers: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      const holder = await currentHolder();
-      const killed = Date.now();
-      holder.local.kill(); // the node is gone: nothing is released
-      const next = await intervals.nextStart(killed, 120_000, { except: holder.name });
-      takeovers.push(next.start - killed);
-      await start();
-    }
-    await currentHolder();
-    record("hard loss (SIGKILL, 2 wrappers)", takeovers, "SIGKILL of the holder's processes → next Mogi start (bound: 2×TTL + lock-delay + retry = 50 s)", since);
+    const takeovers = await hardLossTakeovers(pods, start, RUNS, intervals);
+    record("hard loss (SIGKILL, 2 wrappers)", takeovers, HANDOVER_NOTES.hardLoss, since);
     for (const t of takeovers) expect(t).toBeLessThanOrEqual(60_000);
   }), 15 * 60_000);
 
@@ -331,13 +255,13 @@ describe("exclusion and hand-over, never two Mogis at once (parent-observed)", (
 describe("fencing: a token Mogi can trust", () => {
   test("graceful with nobody waiting: the key is deleted, so LockIndex starts again at 1, while ModifyIndex still grows", () => withLogs(async () => {
     const since = Date.now();
-    const first = await startPod(render, token, images, consul.httpPort);
+    const first = await startPod(render, token, consul.httpPort);
     const firstToken = await waitFor("the first Mogi's token", () => watch.events().find((e) => e.event === "token" && e.pod === first.name), 30_000);
     first.main.signal("SIGTERM");
     await first.main.exited;
     // consul lock's cleanup (api.Lock.Destroy) removes the key when nobody else holds it.
     await waitFor("the lock key to be deleted", async () => (await consul.api("GET", `/v1/kv/${lockKey(lockPrefix)}`)).status === 404, 10_000);
-    const second = await startPod(render, token, images, consul.httpPort);
+    const second = await startPod(render, token, consul.httpPort);
     const secondToken = await waitFor("the next Mogi's token", () => watch.events().find((e) => e.event === "token" && e.pod === second.name), 30_000);
     expect(secondToken.lockIndex).toBe(1);
     expect(Number(secondToken.lockIndex)).toBeLessThanOrEqual(Number(firstToken.lockIndex)); // LockIndex would refuse the legitimate holder
@@ -365,7 +289,7 @@ describe("Consul unavailable when the pod starts", () => {
       const late = new ConsulServer(path.join(dir, `late-consul-${i}`), { httpPort: await freePort() });
       const rendered = await renderForTest(stackConfig(late.address));
       const secretId = randomUUID();
-      const pod = await startPod(rendered, secretId, images, late.httpPort);
+      const pod = await startPod(rendered, secretId, late.httpPort);
       await waitFor("the wrapper to log a failed check", () => /is not usable yet/.test(pod.main.tail(5)), 30_000);
       await late.start();
       const ready = Date.now();

@@ -5,11 +5,11 @@
  * garbage collection, service accounts, node lifecycle and taint eviction). No kubelet can run here: support/testKubelet.ts stands in.
  * Flags follow controller-runtime's envtest; certificates come from openssl (a throw-away CA).
  */
-import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { engine } from "../../engines/paths";
 import { KubeApi } from "./kubeApi";
+import { issueLeaf, makeCa, openssl } from "../../support/pki";
 import { freePort, Proc, waitFor } from "./processes";
 
 /**
@@ -26,28 +26,14 @@ export const CONTROLLERS = [
   "node-lifecycle-controller", "taint-eviction-controller",
 ];
 
-function openssl(args: string[], cwd: string): void {
-  const result = spawnSync("openssl", args, { cwd, encoding: "utf8" });
-  if (result.error) throw new Error(`openssl is needed for the test cluster's certificates (Debian package openssl): ${result.error.message}`);
-  if (result.status !== 0) throw new Error(`openssl ${args.join(" ")}: ${result.stderr}`);
-}
-
 /** A CA, the API server's serving certificate, client certificates, and the service-account key pair. */
 function makePki(dir: string): void {
-  mkdirSync(dir, { recursive: true });
-  openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key"], dir);
-  openssl(["req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "2", "-subj", "/CN=mogi-e2e-ca", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature", "-out", "ca.crt"], dir);
-  const leaf = (name: string, subject: string, extensions: string[]) => {
-    writeFileSync(path.join(dir, `${name}.ext`), [...extensions, "keyUsage=critical,digitalSignature,keyEncipherment", ""].join("\n"));
-    openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${name}.key`], dir);
-    openssl(["req", "-new", "-key", `${name}.key`, "-subj", subject, "-out", `${name}.csr`], dir);
-    openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-sha256", "-extfile", `${name}.ext`, "-out", `${name}.crt`], dir);
-  };
-  leaf("apiserver", "/CN=localhost", ["subjectAltName=DNS:localhost,IP:127.0.0.1", "extendedKeyUsage=serverAuth"]);
+  const ca = makeCa(dir, "ca", "mogi-e2e-ca");
+  issueLeaf(ca, "apiserver", "/CN=localhost", ["subjectAltName=DNS:localhost,IP:127.0.0.1", "extendedKeyUsage=serverAuth"]);
   // system:masters: the test's own identity, and the controller-manager's (one identity for every
   // controller with --use-service-account-credentials=false).
-  leaf("admin", "/O=system:masters/CN=mogi-e2e-admin", ["extendedKeyUsage=clientAuth"]);
-  leaf("controller-manager", "/O=system:masters/CN=system:kube-controller-manager", ["extendedKeyUsage=clientAuth"]);
+  issueLeaf(ca, "admin", "/O=system:masters/CN=mogi-e2e-admin", ["extendedKeyUsage=clientAuth"]);
+  issueLeaf(ca, "controller-manager", "/O=system:masters/CN=system:kube-controller-manager", ["extendedKeyUsage=clientAuth"]);
   openssl(["genrsa", "-out", "sa.key", "2048"], dir);
   openssl(["rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"], dir);
 }

@@ -1,12 +1,14 @@
 /**
  * A real Consul server (the binary `npm run engines` built) on 127.0.0.1: a single-node server
  * with a data directory (so it survives a restart, as a chart's server does), ACLs on with
- * `default_policy = "deny"`, a management token generated per run, random ports.
+ * `default_policy = "deny"`, a management token generated per run, random ports; with `tls`, an
+ * HTTPS port too (support/pki.ts makes the certificates).
  */
 import { randomUUID } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { engine } from "../../engines/paths";
+import type { ConsulTlsFiles } from "../../support/pki";
 import { freePort, Proc, waitFor } from "./processes";
 
 export interface ConsulResponse {
@@ -27,12 +29,21 @@ export interface ConsulServerOptions {
   join?: string[];
   /** Fixed serf LAN port (so that peers can be told where to join before it starts). */
   serfLanPort?: number;
+  /** Datacenter; default `dc1`. */
+  datacenter?: string;
+  /** Serve HTTPS with these files as well (default: plain HTTP only). */
+  tls?: ConsulTlsFiles;
 }
+
+/** Options every server of a cluster shares. */
+export type ClusterOptions = Pick<ConsulServerOptions, "datacenter" | "tls">;
 
 export class ConsulServer {
   readonly managementToken: string;
   readonly nodeName: string;
   httpPort = 0;
+  /** The HTTPS port, with `tls`; 0 otherwise. */
+  httpsPort = 0;
   serfLanPort = 0;
   private proc?: Proc;
   private readonly configFile: string;
@@ -50,7 +61,7 @@ export class ConsulServer {
    * `count` servers forming one cluster (ports chosen up front so that each can join the others),
    * started together: a quorum is needed before any of them answers.
    */
-  static async cluster(dir: string, count: number): Promise<ConsulServer[]> {
+  static async cluster(dir: string, count: number, shared: ClusterOptions = {}): Promise<ConsulServer[]> {
     const managementToken = randomUUID();
     const serfPorts = await Promise.all(Array.from({ length: count }, () => freePort()));
     const servers = serfPorts.map((serfLanPort, i) => new ConsulServer(path.join(dir, `server-${i}`), {
@@ -59,6 +70,7 @@ export class ConsulServer {
       bootstrapExpect: count,
       serfLanPort,
       join: serfPorts.filter((p) => p !== serfLanPort).map((p) => `127.0.0.1:${p}`),
+      ...shared,
     }));
     await Promise.all(servers.map((server) => server.start()));
     return servers;
@@ -70,6 +82,17 @@ export class ConsulServer {
 
   get url(): string {
     return `http://${this.address}`;
+  }
+
+  /** `127.0.0.1:<https port>`, with `tls`. */
+  get httpsAddress(): string {
+    if (!this.options.tls) throw new Error("this Consul server serves no HTTPS (no tls option)");
+    return `127.0.0.1:${this.httpsPort}`;
+  }
+
+  /** The port clients of the stack use: HTTPS with `tls`, else HTTP. */
+  get clientPort(): number {
+    return this.options.tls ? this.httpsPort : this.httpPort;
   }
 
   get running(): boolean {
@@ -106,11 +129,13 @@ export class ConsulServer {
   private async writeConfig(): Promise<void> {
     if (!this.httpPort) this.httpPort = await freePort();
     if (!this.serfLanPort) this.serfLanPort = await freePort();
+    const tls = this.options.tls;
+    if (tls) this.httpsPort = await freePort();
     const server = await freePort();
     mkdirSync(path.join(this.dir, "data"), { recursive: true });
     writeFileSync(this.configFile, [
       `node_name = "${this.nodeName}"`,
-      `datacenter = "dc1"`,
+      `datacenter = "${this.options.datacenter ?? "dc1"}"`,
       `data_dir = "${path.join(this.dir, "data")}"`,
       `server = true`,
       `bootstrap_expect = ${this.options.bootstrapExpect ?? 1}`,
@@ -124,7 +149,15 @@ export class ConsulServer {
       // tuned for t2.micro servers): a leader lost is replaced in 1-2 s, not 5-10 s, so a leader's
       // restart does not outlast the guard's 6 s deadline (README, "Limits of the guarantee").
       `performance { raft_multiplier = 1 }`,
-      `ports { http = ${this.httpPort}, https = -1, grpc = -1, grpc_tls = -1, dns = -1, serf_wan = -1, serf_lan = ${this.serfLanPort}, server = ${server} }`,
+      // The HTTP port stays open with TLS: the suites' own management calls use it (Node's fetch
+      // takes no CA); the stack, its pods and `npm run status` are only ever given the HTTPS one.
+      `ports { http = ${this.httpPort}, https = ${tls ? this.httpsPort : -1}, grpc = -1, grpc_tls = -1, dns = -1, serf_wan = -1, serf_lan = ${this.serfLanPort}, server = ${server} }`,
+      // Consul 1.12+ `tls` stanza (1.14 docs, agent/config/config-file#tls-configuration-reference):
+      // `defaults` apply to the HTTPS API; no client certificate asked for (verify_incoming
+      // false: the stack has no client-certificate setting, its pods and provider present none);
+      // RPC between the servers stays plain TCP (verify_outgoing false): only the API's TLS is
+      // under test.
+      ...(tls ? [`tls { defaults { ca_file = "${tls.caFile}", cert_file = "${tls.certFile}", key_file = "${tls.keyFile}", verify_incoming = false, verify_outgoing = false } }`] : []),
       // The server's own token is the management token: a test cluster, not a pattern to copy.
       `acl { enabled = true, default_policy = "deny", enable_token_persistence = true, tokens { initial_management = "${this.managementToken}", agent = "${this.managementToken}" } }`,
       "",

@@ -5,11 +5,16 @@
  * (its network, which a test can cut), a copy of the project with its e2e stack (the management
  * token stored as its secret setting), the watcher of the test Mogis and the intervals their
  * parents observed. `target` is how the shared failover scenarios act on it.
+ *
+ * What the stack looks like is its StackShape: by default the dev shape (plain HTTP, a namespace
+ * the stack owns); support/productionStack.ts gives the production one (HTTPS with a throw-away
+ * CA, the platform's namespace).
  */
-import { mkdtempSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import type { FailoverCluster, RestartedServer } from "../../support/failover";
+import { ConsulTlsFiles, consulTls } from "../../support/pki";
 import { LocalCluster } from "./cluster";
 import { ConsulServer } from "./consulServer";
 import { KubeApi } from "./kubeApi";
@@ -17,7 +22,7 @@ import { TEST_IMAGE, testImages } from "./localPod";
 import { MogiIntervals } from "./mogiIntervals";
 import { MogiWatch } from "./mogiWatch";
 import { stopAll, waitFor } from "./processes";
-import { ProjectCopy } from "./project";
+import { DeployRun, ProjectCopy } from "./project";
 import { TcpService } from "./tcpService";
 import { TestKubelet } from "./testKubelet";
 import { TestScheduler } from "./testScheduler";
@@ -28,6 +33,45 @@ const TEST_MOGI = path.join(__dirname, "..", "fixtures", "test-mogi.js");
 export const lockPrefix = "service/mogi-e2e/lock";
 export const configPrefix = "service/mogi-e2e/config";
 export const lockKey = `${lockPrefix}/.lock`;
+
+/** The stack an environment deploys, and what its world must offer it. */
+export interface StackShape {
+  stack: string;
+  namespace: string;
+  lockKey: string;
+  /** Consul's datacenter (the servers are started in it). */
+  datacenter: string;
+  /** Consul serves HTTPS to the stack, its pods and `npm run status`, with a throw-away CA. */
+  tls: boolean;
+  /** Who creates the namespace: the stack, or the platform team before `up` (the suite does it). */
+  namespaceOwnedBy: "stack" | "platform";
+  /** The stack file's settings in this world (addresses, kubeconfig). */
+  config(env: DeployEnvironment): Record<string, unknown>;
+  /** Files the project copy needs before the stack runs (path relative to it → content). */
+  files?(env: DeployEnvironment): Record<string, string>;
+}
+
+/** The dev shape: plain HTTP, the stack's own namespace, the test Mogi. */
+export const DEV_SHAPE: StackShape = {
+  stack: STACK,
+  namespace: NAMESPACE,
+  lockKey,
+  datacenter: "dc1",
+  tls: false,
+  namespaceOwnedBy: "stack",
+  config: (env) => ({
+    "mogi:environment": "development",
+    "mogi:namespace": NAMESPACE,
+    "mogi:image": TEST_IMAGE,
+    "mogi:command": [process.execPath, TEST_MOGI],
+    "mogi:pdb": "allow-drain",
+    "mogi:readOnlyRootFilesystem": true,
+    // Admitted by the real kube-apiserver; nothing enforces it here (no CNI: pods are processes).
+    "mogi:networkPolicy": { dns: "kube-dns" },
+    "mogi:kubernetes": { kubeconfig: env.cluster.kubeconfig },
+    "mogi:consul": { address: env.consulService.address, scheme: "http", datacenter: "dc1", inClusterHost: env.consulService.address, lockPrefix, configPrefix, kv: { "log-level": "debug", "feature/dry-run": "true" } },
+  }),
+};
 
 export class DeployEnvironment {
   readonly work = mkdtempSync(path.join(tmpdir(), "mogi-e2e-deploy-"));
@@ -43,12 +87,38 @@ export class DeployEnvironment {
   project!: ProjectCopy;
   consulVersion = "";
   readonly intervals = new MogiIntervals();
+  /** Consul's CA and server certificate, with a TLS shape. */
+  consulTls?: ConsulTlsFiles;
+
+  constructor(readonly shape: StackShape = DEV_SHAPE) {}
 
   /** The node running `pod`. */
   nodeOf(pod: string): { kubelet: TestKubelet; link: TcpService } {
     const node = this.nodes.find((n) => n.kubelet.podNames().includes(pod));
     if (!node) throw new Error(`no node runs pod ${pod}`);
     return node;
+  }
+
+  /**
+   * `npm run deploy -- <args>` in the project copy; its output kept in the work dir. Throws with
+   * its tail (and the control plane's and stand-ins' latest errors) unless it exits `expectedCode`.
+   */
+  async deploy(label: string, args: string[], expectedCode = 0): Promise<DeployRun> {
+    const run = await this.project.deploy(args);
+    appendFileSync(path.join(this.work, "deploy-output.log"), `\n===== ${label}: npm run deploy -- ${args.join(" ")} (exit ${run.code}, ${run.ms} ms)\n${run.output}`);
+    if (run.code !== expectedCode) throw new Error(`${label}: exit ${run.code}, expected ${expectedCode}:\n${run.output.split("\n").slice(-40).join("\n")}\n${this.cluster.tails(8)}\n--- test kubelet and scheduler errors ---\n${this.standInErrors()}`);
+    return run;
+  }
+
+  /** Brings a lost node back and waits until Kubernetes has forgotten the pods it lost with it. */
+  async recoverNode(node: { kubelet: TestKubelet; link: TcpService }, lostPod: string): Promise<void> {
+    node.link.set("up");
+    node.kubelet.resumeReporting();
+    await waitFor(`the lost pod ${lostPod} to be gone`, async () => !((await this.api.call("GET", this.ns("/pods"))).items as { metadata: { name: string } }[]).some((p) => p.metadata.name === lostPod), 180_000, 500);
+    await waitFor(`node ${node.kubelet.nodeName} to be Ready and untainted`, async () => {
+      const n = await this.api.call("GET", `/api/v1/nodes/${node.kubelet.nodeName}`);
+      return (n.status.conditions as { type: string; status: string }[]).find((c) => c.type === "Ready")?.status === "True" && !(n.spec.taints ?? []).length;
+    }, 120_000, 500);
   }
 
   /** The last errors of the test kubelets and scheduler, for failure messages. */
@@ -67,28 +137,19 @@ export class DeployEnvironment {
   }
 
   ns(p = ""): string {
-    return `/api/v1/namespaces/${NAMESPACE}${p}`;
+    return `/api/v1/namespaces/${this.shape.namespace}${p}`;
   }
 
   stackConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-    return {
-      "mogi:environment": "development",
-      "mogi:namespace": NAMESPACE,
-      "mogi:image": TEST_IMAGE,
-      "mogi:command": [process.execPath, TEST_MOGI],
-      "mogi:pdb": "allow-drain",
-      "mogi:readOnlyRootFilesystem": true,
-      // Admitted by the real kube-apiserver; nothing enforces it here (no CNI: pods are processes).
-      "mogi:networkPolicy": { dns: "kube-dns" },
-      "mogi:kubernetes": { kubeconfig: this.cluster.kubeconfig },
-      "mogi:consul": { address: this.consulService.address, scheme: "http", datacenter: "dc1", inClusterHost: this.consulService.address, lockPrefix, configPrefix, kv: { "log-level": "debug", "feature/dry-run": "true" } },
-      ...overrides,
-    };
+    return { ...this.shape.config(this), ...overrides };
   }
 
   async start(): Promise<void> {
-    this.consuls = await ConsulServer.cluster(path.join(this.work, "consul"), 3);
-    this.consulService = new TcpService(() => this.consuls.filter((c) => c.running).map((c) => c.httpPort));
+    const { datacenter } = this.shape;
+    if (this.shape.tls) this.consulTls = consulTls(path.join(this.work, "consul-pki"), datacenter);
+    this.consuls = await ConsulServer.cluster(path.join(this.work, "consul"), 3, { datacenter, tls: this.consulTls });
+    // The stand-in Service exposes the port the stack's clients use: HTTPS only, with TLS.
+    this.consulService = new TcpService(() => this.consuls.filter((c) => c.running).map((c) => c.clientPort));
     await this.consulService.start();
     this.consulVersion = ((await this.consul.api("GET", "/v1/agent/self")).body as { Config: { Version: string } }).Config.Version;
     await this.cluster.start();
@@ -103,7 +164,7 @@ export class DeployEnvironment {
         nodeName: name,
         dir: path.join(this.work, name),
         images,
-        extraEnv: { MOGI_EVENTS: this.watch.eventsFile, CONSUL_HTTP_ADDR: `http://${link.address}` },
+        extraEnv: { MOGI_EVENTS: this.watch.eventsFile, CONSUL_HTTP_ADDR: `${this.shape.tls ? "https" : "http"}://${link.address}` },
         intervals: this.intervals,
       });
       await kubelet.start();
@@ -112,10 +173,15 @@ export class DeployEnvironment {
     this.scheduler = new TestScheduler(this.api);
     this.scheduler.start();
     this.project = new ProjectCopy(this.work, "project");
-    this.project.writeStackConfig(STACK, this.stackConfig());
-    await this.project.pulumi(["stack", "init", STACK, "--secrets-provider", "passphrase"]);
+    for (const [file, content] of Object.entries(this.shape.files?.(this) ?? {})) {
+      mkdirSync(path.dirname(path.join(this.project.dir, file)), { recursive: true });
+      writeFileSync(path.join(this.project.dir, file), content);
+    }
+    const { stack } = this.shape;
+    this.project.writeStackConfig(stack, this.stackConfig());
+    await this.project.pulumi(["stack", "init", stack, "--secrets-provider", "passphrase"]);
     // The management token as the stack's secret setting, as a user stores it.
-    await this.project.pulumi(["config", "set", "--secret", "--stack", STACK, "mogi:consulToken", this.consul.managementToken]);
+    await this.project.pulumi(["config", "set", "--secret", "--stack", stack, "mogi:consulToken", this.consul.managementToken]);
   }
 
   async stop(): Promise<void> {
@@ -131,9 +197,9 @@ export class DeployEnvironment {
 
   /** How the shared scenarios act on this cluster: the API server, the test kubelet, the local Consul. */
   readonly target = {
-    holderPod: async () => (await this.liveConsul().lockHolder(lockKey))?.name,
+    holderPod: async () => (await this.liveConsul().lockHolder(this.shape.lockKey))?.name,
     deletePod: async (pod) => void (await this.api.call("DELETE", this.ns(`/pods/${pod}`))),
-    evictPod: async (pod) => (await this.api.request("POST", this.ns(`/pods/${pod}/eviction`), { apiVersion: "policy/v1", kind: "Eviction", metadata: { name: pod, namespace: NAMESPACE } })).status,
+    evictPod: async (pod) => (await this.api.request("POST", this.ns(`/pods/${pod}/eviction`), { apiVersion: "policy/v1", kind: "Eviction", metadata: { name: pod, namespace: this.shape.namespace } })).status,
     // The node goes silent and its processes die; kube-controller-manager's node-lifecycle and
     // taint-eviction controllers do the rest (nothing is force-deleted here).
     loseNode: async (pod) => {

@@ -12,13 +12,14 @@ export function writeResults(file: string, data: Record<string, unknown>): strin
 }
 
 /**
- * Adds `data` under `scenarios` of a results file several suites write (each its own scenarios),
- * keeping what the others wrote in the same run.
+ * Adds `data` to a results file several suites write (each its own keys, and its own entries under
+ * `scenarios`), keeping what the others wrote in the same run.
  */
-export function mergeResults(file: string, data: { scenarios: Record<string, unknown> } & Record<string, unknown>): string {
+export function mergeResults(file: string, data: { scenarios?: Record<string, unknown> } & Record<string, unknown>): string {
   const target = path.join(RESULTS_DIR, file);
   const existing = existsSync(target) ? (JSON.parse(readFileSync(target, "utf8")) as { scenarios?: Record<string, unknown> }) : {};
-  return writeResults(file, { ...existing, ...data, scenarios: { ...existing.scenarios, ...data.scenarios } });
+  const scenarios = existing.scenarios || data.scenarios ? { scenarios: { ...existing.scenarios, ...data.scenarios } } : {};
+  return writeResults(file, { ...existing, ...data, ...scenarios });
 }
 
 function machine(): string {

@@ -1,10 +1,9 @@
 /**
- * `npm run status -- --stack e2e --json` in the e2e project, as an operator runs it (with the
+ * `npm run status -- --stack <the environment's stack> --json` in the e2e project, as an operator runs it (with the
  * management token, read-only use). Every run is checked (no secret printed, exit code and
  * verdict agree) and kept, so that a suite can report how many it made.
  */
 import type { DeployEnvironment } from "./deployEnvironment";
-import { STACK } from "./deployEnvironment";
 import { waitFor } from "./processes";
 
 export interface StatusCheck {
@@ -26,7 +25,7 @@ export class StatusCli {
   constructor(private readonly env: DeployEnvironment) {}
 
   async run(): Promise<{ code: number; report: StatusReport }> {
-    const run = await this.env.project.run(["run", "--silent", "status", "--", "--stack", STACK, "--json"], { CONSUL_HTTP_TOKEN: this.env.consul.managementToken });
+    const run = await this.env.project.run(["run", "--silent", "status", "--", "--stack", this.env.shape.stack, "--json"], { CONSUL_HTTP_TOKEN: this.env.consul.managementToken });
     if (run.output.includes(this.env.consul.managementToken)) throw new Error("npm run status printed the management token");
     const report = JSON.parse(run.output.trim().split("\n").pop() as string) as StatusReport;
     if (report.exitCode !== run.code) throw new Error(`npm run status exited ${run.code} but reported exitCode ${report.exitCode}`);
