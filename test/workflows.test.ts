@@ -19,7 +19,8 @@ describe("pull-request workflow", () => {
     expect(wf.on).toHaveProperty("pull_request");
     expect(wf.jobs.render.strategy.matrix.stack.sort()).toEqual(listStacks());
     const run = wf.jobs.render.steps.map((s: any) => s.run).filter(Boolean);
-    expect(run).toEqual(["npm ci", "npm start -- --stack ${{ matrix.stack }} --out out"]);
+    // Type-checked first: pulumi and the render only transpile the program.
+    expect(run).toEqual(["npm ci", "npm run build", "npm start -- --stack ${{ matrix.stack }} --out out"]);
     expect(uses(wf.jobs.render, "actions/upload-artifact")[0].with.path).toBe("out/${{ matrix.stack }}/");
   });
 
