@@ -7,14 +7,14 @@
  * destroy, the Automation API driver), and the singleton where it matters: Kubernetes itself
  * starting a replacement pod while the old one terminates. Measures into test/e2e/results/.
  */
-import { appendFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { SCENARIOS } from "../support/failover";
 import { configPrefix, DeployEnvironment, lockKey, lockPrefix, NAMESPACE, STACK } from "./support/deployEnvironment";
 import { measureFailover, Scenario } from "./support/failoverRuns";
 import type { ScenarioResult } from "./support/mogiIntervals";
 import { fencingTokens } from "./support/mogiWatch";
-import { waitFor } from "./support/processes";
+import { removeWorkDir, waitFor } from "./support/processes";
 import { ProjectCopy } from "./support/project";
 import { StatusCli } from "./support/statusCli";
 import { mergeResults } from "./support/results";
@@ -47,8 +47,7 @@ afterAll(async () => {
     mergeResults("failover.json", { consul: env.consulVersion, overlapJudgedBy: "intervals observed by Mogi's parent (the guard's log lines, stamped on read; SIGKILL time for killed pods)", scenarios: failovers });
     console.log(`failover through Kubernetes, hand-over in ms (${RUNS} runs):\n${Object.entries(failovers).map(([k, s]) => `  ${k.padEnd(36)} min ${String(s.min).padStart(6)}  median ${String(s.median).padStart(6)}  max ${String(s.max).padStart(6)}  maxConcurrent ${s.maxConcurrent}`).join("\n")}`);
   }
-  if (process.env.MOGI_E2E_KEEP) console.log(`kept ${work}`);
-  else rmSync(work, { recursive: true, force: true });
+  removeWorkDir(work);
 }, 5 * 60_000);
 
 describe("through npm run deploy, with the real CLI, providers, API server and Consul", () => {

@@ -12,7 +12,7 @@
  * never starting Mogi, refresh, and a destroy that leaves the platform's namespace and Secret and
  * removes everything the stack made. Measures into results/deploy.json and results/failover.json.
  */
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { SCENARIOS } from "../support/failover";
 import { makeCa } from "../support/pki";
@@ -20,7 +20,7 @@ import { DeployEnvironment } from "./support/deployEnvironment";
 import { measureFailover, Scenario } from "./support/failoverRuns";
 import type { ScenarioResult } from "./support/mogiIntervals";
 import { fencingTokens } from "./support/mogiWatch";
-import { waitFor } from "./support/processes";
+import { removeWorkDir, waitFor } from "./support/processes";
 import { actAsPlatform, changedKeys, namespaceObjects, OVERRIDDEN_KEYS, platformCaSecret, productionShape, shippedConfig } from "./support/productionStack";
 import { mergeResults } from "./support/results";
 import { StatusCli } from "./support/statusCli";
@@ -66,8 +66,7 @@ afterAll(async () => {
     mergeResults("failover.json", { consul: env.consulVersion, scenarios: failovers });
     console.log(`production shape, failover through Kubernetes, ms (${RUNS} runs):\n${Object.entries(failovers).map(([k, s]) => `  ${k.padEnd(48)} min ${s.min}  median ${s.median}  max ${s.max}  maxConcurrent ${s.maxConcurrent}  margin ${s.marginMs ? `${s.marginMs.min}/${s.marginMs.median}/${s.marginMs.max}` : "-"}`).join("\n")}`);
   }
-  if (process.env.MOGI_E2E_KEEP) console.log(`kept ${env.work}`);
-  else rmSync(env.work, { recursive: true, force: true });
+  removeWorkDir(env.work);
 }, 5 * 60_000);
 
 describe("the production shape, before the first up", () => {

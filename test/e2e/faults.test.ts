@@ -10,10 +10,9 @@
  * scenario, and every `npm run status` run is asserted (verdict and reason). Runs side by side
  * with the deploy and lock suites (its own control plane, Consul and project copy).
  */
-import { rmSync } from "node:fs";
 import { minMedianMax } from "../support/failover";
 import { DeployEnvironment, STACK } from "./support/deployEnvironment";
-import { sleep, waitFor } from "./support/processes";
+import { removeWorkDir, sleep, waitFor } from "./support/processes";
 import type { ScenarioResult } from "./support/mogiIntervals";
 import { mergeResults } from "./support/results";
 import { StatusCli } from "./support/statusCli";
@@ -54,8 +53,7 @@ afterAll(async () => {
     mergeResults("failover.json", { consul: env.consulVersion, scenarios: results });
     console.log(`faults through Kubernetes, ms (${RUNS} runs each):\n${Object.entries(results).map(([k, r]) => `  ${k.padEnd(56)} min ${String(r.min).padStart(6)}  median ${String(r.median).padStart(6)}  max ${String(r.max).padStart(6)}  maxConcurrent ${r.maxConcurrent}  margin ${r.marginMs ? `${r.marginMs.min}/${r.marginMs.median}/${r.marginMs.max}` : "-"}`).join("\n")}\nstatus runs: ${statusCli.runs.length}`);
   }
-  if (process.env.MOGI_E2E_KEEP) console.log(`kept ${env.work}`);
-  else rmSync(env.work, { recursive: true, force: true });
+  removeWorkDir(env.work);
 }, 5 * 60_000);
 
 describe("faults a real cluster produces, never two Mogis (parent-observed), status right at each step", () => {

@@ -14,7 +14,7 @@
  */
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
@@ -25,7 +25,7 @@ import { gracefulHandovers, hardLossTakeovers, HANDOVER_NOTES, LockPods } from "
 import { TEST_IMAGE, testImages } from "./support/localPod";
 import { fencingTokens, MogiWatch } from "./support/mogiWatch";
 import { MogiIntervals, ScenarioResult } from "./support/mogiIntervals";
-import { freePort, sleep, stopAll, waitFor } from "./support/processes";
+import { freePort, removeWorkDir, sleep, stopAll, waitFor } from "./support/processes";
 import { renderForTest, TestRender, testConfig } from "./support/renderedStack";
 import { writeResults } from "./support/results";
 
@@ -93,7 +93,7 @@ afterAll(async () => {
     console.log([`${consulVersion}: ms (${RUNS} runs each)`, `${"scenario".padEnd(48)} ${"min".padStart(7)} ${"median".padStart(7)} ${"max".padStart(7)}   maxConcurrent   margin min/median/max`, ...rows].join("\n"));
     writeResults("lock.json", { consul: consulVersion, overlapJudgedBy: "intervals observed by Mogi's parent (the guard's log lines, stamped on read; SIGKILL time for killed pods)", scenarios: results });
   }
-  rmSync(dir, { recursive: true, force: true });
+  removeWorkDir(dir);
 });
 
 describe("the stack's ACL policy against real Consul (default deny)", () => {

@@ -11,7 +11,7 @@
  * starts Mogi. Measures into test/e2e/results/lock-tls.json.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
@@ -23,7 +23,7 @@ import { gracefulHandovers, hardLossTakeovers, HANDOVER_NOTES, LockPods } from "
 import { MogiIntervals, ScenarioResult } from "./support/mogiIntervals";
 import { fencingTokens, MogiWatch } from "./support/mogiWatch";
 import { consulTls, makeCa } from "../support/pki";
-import { stopAll, waitFor } from "./support/processes";
+import { removeWorkDir, stopAll, waitFor } from "./support/processes";
 import { renderForTest, TestRender, testConfig } from "./support/renderedStack";
 import { writeResults } from "./support/results";
 
@@ -77,7 +77,7 @@ afterAll(async () => {
     writeResults("lock-tls.json", { consul: consulVersion, scheme: "https", overlapJudgedBy: "intervals observed by Mogi's parent (the guard's log lines, stamped on read; SIGKILL time for killed pods)", scenarios: results });
     console.log(`${consulVersion}, over HTTPS: ms (${RUNS} runs each)\n${Object.entries(results).map(([k, r]) => `  ${k.padEnd(40)} min ${r.min}  median ${r.median}  max ${r.max}  maxConcurrent ${r.maxConcurrent}  margin ${r.marginMs ? `${r.marginMs.min}/${r.marginMs.median}/${r.marginMs.max}` : "-"}`).join("\n")}`);
   }
-  rmSync(dir, { recursive: true, force: true });
+  removeWorkDir(dir);
 });
 
 describe("the rendered wrapper over HTTPS (CONSUL_CACERT), never two Mogis at once (parent-observed)", () => {

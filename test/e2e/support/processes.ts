@@ -3,12 +3,18 @@
  * of them stopped at the end even when a test fails (nothing is left running after a suite).
  */
 import { ChildProcess, spawn } from "node:child_process";
-import { appendFileSync, closeSync, openSync, readFileSync } from "node:fs";
+import { appendFileSync, closeSync, openSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A free TCP port on 127.0.0.1 (the kernel's pick; released before the caller binds it). */
+/** Removes a suite's work directory, or keeps it (logs, pod output) when MOGI_E2E_KEEP is set. */
+export function removeWorkDir(dir: string): void {
+  if (process.env.MOGI_E2E_KEEP) console.log(`kept ${dir}`);
+  else rmSync(dir, { recursive: true, force: true });
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
