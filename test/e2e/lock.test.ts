@@ -164,7 +164,10 @@ describe("exclusion and hand-over, never two Mogis at once (parent-observed)", (
     for (const t of takeovers) expect(t).toBeLessThanOrEqual(60_000);
   }), 15 * 60_000);
 
-  test("lost lock: the holder's session destroyed; its Mogi stops, its wrapper waits again (same process), the other takes over after lock-delay", () => withLogs(async () => {
+  // Which wrapper takes the lock after the lock-delay is a race: each retries every 5 s from its
+  // own phase (consul lock's DefaultLockRetryTime), and the old holder's wrapper is back waiting
+  // within a second. Either is right; what must hold is that nobody runs Mogi before the lock-delay.
+  test("lost lock: the holder's session destroyed; its Mogi stops, its wrapper waits again (same process), one Mogi runs again after lock-delay", () => withLogs(async () => {
     const since = Date.now();
     await start();
     await start();
@@ -176,13 +179,14 @@ describe("exclusion and hand-over, never two Mogis at once (parent-observed)", (
       const destroyed = Date.now();
       await consul.call("PUT", `/v1/session/destroy/${session}`);
       stops.push((await intervals.endAfter(holder.name, destroyed, 10_000)) - destroyed);
-      const next = await intervals.nextStart(destroyed, 120_000, { except: holder.name });
+      const next = await intervals.nextStart(destroyed, 120_000);
       takeovers.push(next.start - destroyed);
+      expect(next.start - destroyed).toBeGreaterThanOrEqual(15_000); // the lock-delay kept everyone out
       expect(holder.main.alive).toBe(true); // no container exit, so no restart back-off
     }
     await currentHolder();
     record("lost lock: Mogi stopped", stops, "session destroyed → the holder's Mogi ended (bound: the next read or consul lock's monitor + 4 s grace)", since);
-    record("lost lock: taken over", takeovers, "session destroyed → the other wrapper's Mogi start (lock-delay 15 s)", since);
+    record("lost lock: taken over", takeovers, "session destroyed → the next Mogi start, in whichever wrapper won the lock (lock-delay 15 s)", since);
     for (const t of stops) expect(t).toBeLessThanOrEqual(10_000);
   }), 10 * 60_000);
 
