@@ -62,6 +62,22 @@ export function optionValue(argv: string[], i: number, name: string): { value: s
   return { value, next: i + 1 };
 }
 
+/**
+ * The count of a command line whose only option is `name <n>` (a whole number ≥ 1; `fallback`
+ * when absent), as the benchmarks take their number of runs or clusters.
+ */
+export function onlyCountOption(argv: string[], name: string, fallback: number): number {
+  let count = fallback;
+  for (let i = 0; i < argv.length; i++) {
+    const option = optionValue(argv, i, name);
+    if (!option) throw new UsageError(`unexpected argument ${JSON.stringify(argv[i])}`);
+    count = Number(option.value);
+    if (!Number.isInteger(count) || count < 1) throw new UsageError(`${name} takes a whole number ≥ 1, not ${JSON.stringify(option.value)}`);
+    i = option.next;
+  }
+  return count;
+}
+
 /** Runs an entry point's main when the file is run as a script, with its result as exit code. */
 export function runAsScript(main: (argv: string[]) => Promise<number>): void {
   main(process.argv.slice(2)).then((code) => (process.exitCode = code));

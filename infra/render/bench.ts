@@ -10,7 +10,7 @@ import { performance } from "node:perf_hooks";
 import { parse, stringify } from "yaml";
 import { renderStack } from "./render";
 import { listStacks, STACKS_DIR } from "../stacks";
-import { CommandIO, CommandLine, consoleIO, optionValue, parseCommandLine, runAsScript, UsageError } from "../cli";
+import { CommandIO, CommandLine, consoleIO, onlyCountOption, parseCommandLine, runAsScript } from "../cli";
 
 const DEFAULT_CLUSTERS = 50;
 const USAGE = `usage: npm run bench [-- --clusters <n>]
@@ -23,17 +23,7 @@ exit: 0 done, 1 a stack did not render cleanly, 2 bad usage`;
 const BENCH_COMMAND_LINE: CommandLine<{ clusters: number }> = {
   name: "bench",
   usage: USAGE,
-  parse: (argv) => {
-    let clusters = DEFAULT_CLUSTERS;
-    for (let i = 0; i < argv.length; i++) {
-      const option = optionValue(argv, i, "--clusters");
-      if (!option) throw new UsageError(`unexpected argument ${JSON.stringify(argv[i])}`);
-      clusters = Number(option.value);
-      if (!Number.isInteger(clusters) || clusters < 1) throw new UsageError(`--clusters takes a whole number ≥ 1, not ${JSON.stringify(option.value)}`);
-      i = option.next;
-    }
-    return { clusters };
-  },
+  parse: (argv) => ({ clusters: onlyCountOption(argv, "--clusters", DEFAULT_CLUSTERS) }),
 };
 
 async function timeRenders(stacks: string[], stacksDir: string, outDir: string): Promise<number[]> {

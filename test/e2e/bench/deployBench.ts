@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg } from "node:os";
 import * as path from "node:path";
 import { minMedianMax } from "../../support/failover";
-import { CommandIO, CommandLine, consoleIO, optionValue, parseCommandLine, runAsScript, UsageError } from "../../../infra/cli";
+import { CommandIO, CommandLine, consoleIO, onlyCountOption, parseCommandLine, runAsScript } from "../../../infra/cli";
 import { DeployEnvironment, STACK } from "../support/deployEnvironment";
 import { waitFor } from "../support/processes";
 import { mergeResults } from "../support/results";
@@ -34,17 +34,7 @@ exit: 0 done, 1 an operation failed, 2 bad usage`;
 const COMMAND_LINE: CommandLine<{ runs: number }> = {
   name: "bench:deploy",
   usage: USAGE,
-  parse: (argv) => {
-    let runs = DEFAULT_RUNS;
-    for (let i = 0; i < argv.length; i++) {
-      const option = optionValue(argv, i, "--runs");
-      if (!option) throw new UsageError(`unexpected argument ${JSON.stringify(argv[i])}`);
-      runs = Number(option.value);
-      if (!Number.isInteger(runs) || runs < 1) throw new UsageError(`--runs takes a whole number ≥ 1, not ${JSON.stringify(option.value)}`);
-      i = option.next;
-    }
-    return { runs };
-  },
+  parse: (argv) => ({ runs: onlyCountOption(argv, "--runs", DEFAULT_RUNS) }),
 };
 
 /** The timed operations, in the order a deploy goes through them. */
