@@ -17,7 +17,7 @@ import { fencingTokens } from "./support/mogiWatch";
 import { removeWorkDir, waitFor } from "./support/processes";
 import { ProjectCopy } from "./support/project";
 import { StatusCli } from "./support/statusCli";
-import { mergeResults } from "./support/results";
+import { formatDurations, formatScenarios, mergeResults } from "./support/results";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 const RUNS = 3;
@@ -41,11 +41,11 @@ afterAll(async () => {
   await env.stop();
   if (Object.keys(durations).length) {
     mergeResults("deploy.json", { consul: env.consulVersion, durationsMs: durations });
-    console.log(`deploy durations (ms):\n${Object.entries(durations).map(([k, v]) => `  ${k.padEnd(36)} ${String(v).padStart(7)}`).join("\n")}`);
+    console.log(`deploy durations (ms):\n${formatDurations(durations)}`);
   }
   if (Object.keys(failovers).length) {
     mergeResults("failover.json", { consul: env.consulVersion, overlapJudgedBy: "intervals observed by Mogi's parent (the guard's log lines, stamped on read; SIGKILL time for killed pods)", scenarios: failovers });
-    console.log(`failover through Kubernetes, hand-over in ms (${RUNS} runs):\n${Object.entries(failovers).map(([k, s]) => `  ${k.padEnd(36)} min ${String(s.min).padStart(6)}  median ${String(s.median).padStart(6)}  max ${String(s.max).padStart(6)}  maxConcurrent ${s.maxConcurrent}`).join("\n")}`);
+    console.log(`failover through Kubernetes, hand-over in ms (${RUNS} runs):\n${formatScenarios(failovers)}`);
   }
   removeWorkDir(work);
 }, 5 * 60_000);

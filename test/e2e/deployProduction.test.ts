@@ -22,7 +22,7 @@ import type { ScenarioResult } from "./support/mogiIntervals";
 import { fencingTokens } from "./support/mogiWatch";
 import { removeWorkDir, waitFor } from "./support/processes";
 import { actAsPlatform, changedKeys, namespaceObjects, OVERRIDDEN_KEYS, platformCaSecret, productionShape, shippedConfig } from "./support/productionStack";
-import { mergeResults } from "./support/results";
+import { formatDurations, formatScenarios, mergeResults } from "./support/results";
 import { StatusCli } from "./support/statusCli";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -60,11 +60,11 @@ afterAll(async () => {
   await env.stop();
   if (Object.keys(durations).length) {
     mergeResults("deploy.json", { productionShape: { stack: `${STACK} (copy of stacks/Pulumi.${STACK}.yaml, Consul over HTTPS)`, consul: env.consulVersion, durationsMs: durations } });
-    console.log(`production shape, deploy durations (ms):\n${Object.entries(durations).map(([k, v]) => `  ${k.padEnd(36)} ${String(v).padStart(7)}`).join("\n")}`);
+    console.log(`production shape, deploy durations (ms):\n${formatDurations(durations)}`);
   }
   if (Object.keys(failovers).length) {
     mergeResults("failover.json", { consul: env.consulVersion, scenarios: failovers });
-    console.log(`production shape, failover through Kubernetes, ms (${RUNS} runs):\n${Object.entries(failovers).map(([k, s]) => `  ${k.padEnd(48)} min ${s.min}  median ${s.median}  max ${s.max}  maxConcurrent ${s.maxConcurrent}  margin ${s.marginMs ? `${s.marginMs.min}/${s.marginMs.median}/${s.marginMs.max}` : "-"}`).join("\n")}`);
+    console.log(`production shape, failover through Kubernetes, ms (${RUNS} runs):\n${formatScenarios(failovers)}`);
   }
   removeWorkDir(env.work);
 }, 5 * 60_000);

@@ -14,7 +14,7 @@ import { minMedianMax } from "../support/failover";
 import { DeployEnvironment, STACK } from "./support/deployEnvironment";
 import { removeWorkDir, sleep, waitFor } from "./support/processes";
 import type { ScenarioResult } from "./support/mogiIntervals";
-import { mergeResults } from "./support/results";
+import { formatScenarios, mergeResults } from "./support/results";
 import { StatusCli } from "./support/statusCli";
 
 const RUNS = 3;
@@ -51,7 +51,7 @@ afterAll(async () => {
   await env.stop();
   if (Object.keys(results).length) {
     mergeResults("failover.json", { consul: env.consulVersion, scenarios: results });
-    console.log(`faults through Kubernetes, ms (${RUNS} runs each):\n${Object.entries(results).map(([k, r]) => `  ${k.padEnd(56)} min ${String(r.min).padStart(6)}  median ${String(r.median).padStart(6)}  max ${String(r.max).padStart(6)}  maxConcurrent ${r.maxConcurrent}  margin ${r.marginMs ? `${r.marginMs.min}/${r.marginMs.median}/${r.marginMs.max}` : "-"}`).join("\n")}\nstatus runs: ${statusCli.runs.length}`);
+    console.log(`faults through Kubernetes, ms (${RUNS} runs each):\n${formatScenarios(results)}\nstatus runs: ${statusCli.runs.length}`);
   }
   removeWorkDir(env.work);
 }, 5 * 60_000);

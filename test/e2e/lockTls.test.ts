@@ -25,7 +25,7 @@ import { fencingTokens, MogiWatch } from "./support/mogiWatch";
 import { consulTls, makeCa } from "../support/pki";
 import { removeWorkDir, stopAll, waitFor } from "./support/processes";
 import { renderForTest, TestRender, testConfig } from "./support/renderedStack";
-import { writeResults } from "./support/results";
+import { formatScenarios, writeResults } from "./support/results";
 
 const execFileAsync = promisify(execFile);
 const TEST_MOGI = path.join(__dirname, "fixtures", "test-mogi.js");
@@ -75,7 +75,7 @@ afterAll(async () => {
   await pods?.stopLinks();
   if (Object.keys(results).length) {
     writeResults("lock-tls.json", { consul: consulVersion, scheme: "https", overlapJudgedBy: "intervals observed by Mogi's parent (the guard's log lines, stamped on read; SIGKILL time for killed pods)", scenarios: results });
-    console.log(`${consulVersion}, over HTTPS: ms (${RUNS} runs each)\n${Object.entries(results).map(([k, r]) => `  ${k.padEnd(40)} min ${r.min}  median ${r.median}  max ${r.max}  maxConcurrent ${r.maxConcurrent}  margin ${r.marginMs ? `${r.marginMs.min}/${r.marginMs.median}/${r.marginMs.max}` : "-"}`).join("\n")}`);
+    console.log(`${consulVersion}, over HTTPS: ms (${RUNS} runs each)\n${formatScenarios(results)}`);
   }
   removeWorkDir(dir);
 });

@@ -1,6 +1,7 @@
 /** Measurements of the e2e suites: test/e2e/results/<file> (gitignored, rewritten by every run). */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
+import type { ScenarioResult } from "./mogiIntervals";
 
 export const RESULTS_DIR = path.join(__dirname, "..", "results");
 
@@ -20,6 +21,18 @@ export function mergeResults(file: string, data: { scenarios?: Record<string, un
   const existing = existsSync(target) ? (JSON.parse(readFileSync(target, "utf8")) as { scenarios?: Record<string, unknown> }) : {};
   const scenarios = existing.scenarios || data.scenarios ? { scenarios: { ...existing.scenarios, ...data.scenarios } } : {};
   return writeResults(file, { ...existing, ...data, ...scenarios });
+}
+
+/** The suites' console summary of their scenarios: one row each, min/median/max, maxConcurrent, margin. */
+export function formatScenarios(results: Record<string, ScenarioResult>): string {
+  const width = Math.max(0, ...Object.keys(results).map((k) => k.length));
+  const ms = (n: number) => String(n).padStart(6);
+  return Object.entries(results).map(([name, r]) => `  ${name.padEnd(width)}  min ${ms(r.min)}  median ${ms(r.median)}  max ${ms(r.max)}  maxConcurrent ${r.maxConcurrent}  margin ${r.marginMs ? `${r.marginMs.min}/${r.marginMs.median}/${r.marginMs.max}` : "-"}`).join("\n");
+}
+
+/** The deploy suites' console summary of their operations' durations (ms). */
+export function formatDurations(durations: Record<string, number>): string {
+  return Object.entries(durations).map(([k, v]) => `  ${k.padEnd(36)} ${String(v).padStart(7)}`).join("\n");
 }
 
 function machine(): string {
