@@ -85,15 +85,16 @@ on_signal() {
 }
 trap on_signal TERM INT
 
-# A signal that came after the child was started but before its PID was known ended nothing.
+# A signal that came after a child was started but before its PID was known ended nothing:
+# send it the signal on_signal would have sent ($1), now that the PID ($2) is known.
 end_if_stopping() {
-  [ -z "$stopping" ] || kill -KILL "$1" 2>/dev/null || :
+  [ -z "$stopping" ] || kill -"$1" "$2" 2>/dev/null || :
 }
 
 pause() {
   sleep "$retry_seconds" &
   pause=$!
-  end_if_stopping "$pause"
+  end_if_stopping KILL "$pause"
   wait "$pause" || :
   pause=
 }
@@ -107,7 +108,7 @@ wait_for_consul() {
     attempt=$((attempt + 1))
     consul info >/dev/null 2>"$CONSUL_LOCK_STATE_DIR/consul-lock.probe" </dev/null &
     probe=$!
-    end_if_stopping "$probe"
+    end_if_stopping KILL "$probe"
     wait "$probe" && status=0 || status=$?
     probe=
     [ -z "$stopping" ] || return 1
@@ -132,7 +133,7 @@ while :; do
   # The prefix is the mandatory positional argument; "$@" passes the command without re-splitting.
   consul lock -shell=false -child-exit-code -name="$POD_NAME" "$CONSUL_LOCK_PREFIX" "$guard" "$@" </dev/null &
   lock_job=$!
-  [ -z "$stopping" ] || kill -TERM "$lock_job" 2>/dev/null || :
+  end_if_stopping TERM "$lock_job"
   # A trapped signal interrupts `wait`: wait again until consul lock has really ended.
   while :; do
     wait "$lock_job" && status=0 || status=$?
