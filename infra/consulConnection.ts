@@ -1,14 +1,11 @@
 /**
- * How this stack reaches Consul (the provider) and how Mogi's pod reaches it (the wrapper's
- * CONSUL_HTTP_ADDR). They differ: `pulumi up` usually runs outside the cluster, the pod inside.
+ * How this stack reaches Consul: the provider. Mogi's pod reaches it elsewhere (the wrapper's
+ * CONSUL_HTTP_ADDR, podConsulAddr in ./consulAddress): `pulumi up` usually runs outside the
+ * cluster, the pod inside.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as consul from "@pulumi/consul";
-
-export type ConsulScheme = "http" | "https";
-
-/** Consul's default HTTP and HTTPS ports (the Helm chart's server ports). */
-export const CONSUL_DEFAULT_PORT: Record<ConsulScheme, number> = { http: 8500, https: 8501 };
+import { ConsulScheme, withDefaultPort } from "./consulAddress";
 
 export interface ConsulConnectionArgs {
   /** `host` or `host:port` the provider talks to; without a port, the scheme's default port. */
@@ -23,16 +20,6 @@ export interface ConsulConnectionArgs {
   token?: pulumi.Output<string>;
   /** PEM CA for `https`. */
   caPem?: string;
-}
-
-/** `host:port`, adding the scheme's default port when none is given. */
-export function withDefaultPort(hostOrHostPort: string, scheme: ConsulScheme): string {
-  return /:\d+$/.test(hostOrHostPort) ? hostOrHostPort : `${hostOrHostPort}:${CONSUL_DEFAULT_PORT[scheme]}`;
-}
-
-/** The address Mogi's pod uses: same scheme as the stack's, on the in-cluster Service. */
-export function podConsulAddr(scheme: ConsulScheme, inClusterHost: string): string {
-  return `${scheme}://${withDefaultPort(inClusterHost, scheme)}`;
 }
 
 /** An explicit provider, so no resource falls back to ambient `consul:*` configuration. */

@@ -8,7 +8,8 @@ import { ConsulAccess } from "../components/consulAccess";
 import { SingletonWorkload } from "../components/singletonWorkload";
 import { READINESS_PERIOD_SECONDS } from "../components/singletonWorkloadArgs";
 import { CONFIG_NAMESPACE, ConfigError, parseStackConfig, Settings } from "./config";
-import { consulProvider, podConsulAddr } from "./consulConnection";
+import { podConsulAddr } from "./consulAddress";
+import { consulProvider } from "./consulConnection";
 import { failoverBudget } from "./failoverBudget";
 import { PROJECT_DIR } from "./stacks";
 

@@ -4,7 +4,8 @@ import { aclRulesJson, lockAclRules } from "../components/consulAcl";
 import { ConsulAccess, ConsulAccessArgs } from "../components/consulAccess";
 import { lockKey } from "../components/lockWrapper";
 import { SingletonWorkload } from "../components/singletonWorkload";
-import { consulProvider, podConsulAddr } from "../infra/consulConnection";
+import { podConsulAddr } from "../infra/consulAddress";
+import { consulProvider } from "../infra/consulConnection";
 import { childAliases } from "./support/aliases";
 import { findResource, inputsOf, isSecret, record, Recording } from "./support/recording";
 

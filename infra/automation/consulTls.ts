@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { connect } from "node:tls";
 import { isIP } from "node:net";
 import type { Settings } from "../config";
-import { withDefaultPort } from "../consulConnection";
+import { withDefaultPort } from "../consulAddress";
 
 /** Node's codes for a certificate that does not verify (as opposed to a network failure). */
 const VERIFICATION_CODES = new Set([

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { lockKey } from "../../components/lockWrapper";
-import { withDefaultPort } from "../consulConnection";
+import { withDefaultPort } from "../consulAddress";
 import type { Settings } from "../config";
 import { ConsulEndpoint, consulGet } from "./consulHttp";
 
