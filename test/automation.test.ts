@@ -3,9 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { parseDeployArgs } from "../infra/automation/args";
-import type { EngineEvent, Workspace } from "@pulumi/pulumi/automation";
-import { describeViolation, DeployRefused, failureLine, formatChanges, guardDestroy, mandatoryViolations, openStack, StackMissingError, stackEnvironment } from "../infra/automation/deploy";
-import { findOnPath } from "../infra/automation/pulumiCli";
+import type { EngineEvent } from "@pulumi/pulumi/automation";
+import { describeViolation, DeployRefused, failureLine, formatChanges, guardDestroy, mandatoryViolations, runDeploy, stackEnvironment } from "../infra/automation/deploy";
+import { findOnPath, PulumiCli, PulumiRunner } from "../infra/automation/pulumiCli";
+import { parseEventLog } from "../infra/automation/stackCommand";
 import { UnknownStackError } from "../infra/stacks";
 import { integrationPrerequisites } from "./integration/prerequisites";
 
@@ -99,15 +100,6 @@ describe("policy violations, from the engine's structured events", () => {
   });
 });
 
-/** A CLI failure exactly as the Automation API builds it from the CLI's output. */
-function cliFailure(stderr: string, code = 255): Error {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { createCommandError } = require("@pulumi/pulumi/automation/errors");
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { CommandResult } = require("@pulumi/pulumi/automation/cmd");
-  return createCommandError(new CommandResult("", stderr, code));
-}
-
 describe("expected failures are one line", () => {
   test.each([
     // The CLI's own words (pulumi 3.248.0, seen in test/e2e).
@@ -116,51 +108,111 @@ describe("expected failures are one line", () => {
     ["a resource failed", "Updating (ci):\n  kubernetes:apps/v1:Deployment mogi **failed**\nerror: update failed\n", "update failed"],
     ["no error: line", "something went wrong\n  and here is the end\n", "and here is the end"],
   ])("%s", (_label, stderr, line) => {
-    expect(failureLine(cliFailure(stderr))).toBe(line);
+    expect(failureLine(stderr)).toBe(line);
+  });
+});
+
+const summary = (resourceChanges: Record<string, number>): EngineEvent => ({ sequence: 9, timestamp: 1764075001, summaryEvent: { maybeCorrupt: false, durationSeconds: 3, resourceChanges, policyPacks: {} } });
+
+/**
+ * A `pulumi` that behaves like the real one as far as the driver can tell: a backend with
+ * `stacks`, "no stack named" for any other (the CLI's words), `stack ls --json` and `stack init`,
+ * and the engine's events written to the `--event-log` file it is given.
+ */
+function fakePulumi(stacks: string[], outcome: { events?: EngineEvent[]; code?: number; stderr?: string; listFails?: boolean; versionProblem?: string } = {}) {
+  const calls: string[][] = [];
+  const run: PulumiRunner = async (args, onStdout) => {
+    calls.push(args);
+    const ok = (stdout = "") => ({ code: 0, stdout, stderr: "" });
+    if (args[0] === "stack" && args[1] === "ls") return outcome.listFails ? { code: 255, stdout: "", stderr: "error: could not list stacks\n" } : ok(JSON.stringify(stacks.map((name) => ({ name, current: false }))));
+    if (args[0] === "stack" && args[1] === "init") return stacks.push(args[2]), ok();
+    const stack = args[args.indexOf("--stack") + 1];
+    if (!stacks.includes(stack)) return { code: 255, stdout: "", stderr: `error: no stack named '${stack}' found\n` };
+    writeFileSync(args[args.indexOf("--event-log") + 1], (outcome.events ?? [summary({ same: 17 })]).map((e) => JSON.stringify(e)).join("\n") + "\n");
+    onStdout?.(`${args[0]} ${stack}: engine output\n`);
+    return { code: outcome.code ?? 0, stdout: "", stderr: outcome.stderr ?? "" };
+  };
+  const cli: PulumiCli = { run, versionProblem: async () => outcome.versionProblem };
+  return { cli, calls, stacks };
+}
+
+/** `npm run deploy -- <argv>` against a fake CLI; the exit code and every line it printed. */
+async function deployWith(fake: ReturnType<typeof fakePulumi>, argv: string[]) {
+  const out: string[] = [];
+  const log: string[] = [];
+  const code = await runDeploy(parseDeployArgs(argv), { out: (text) => out.push(text), log: (line) => log.push(line) }, path.join(dir, "stacks"), fake.cli);
+  return { code, out: out.join(""), log };
+}
+
+describe("one command, one CLI call: the engine's events decide the outcome", () => {
+  test("the change summary is the engine's summary event; the engine's output is streamed", async () => {
+    const fake = fakePulumi(["lab"], { events: [{ sequence: 1, timestamp: 1, cancelEvent: {} }, summary({ create: 3, same: 14, update: 0 })] });
+    const run = await deployWith(fake, ["up", "--stack", "lab"]);
+    expect(run).toEqual({ code: 0, out: "up lab: engine output\n", log: ["up lab (development): create 3, same 14"] });
+    // No `stack select` before, no `stack output`/`stack history` after (what Stack.up adds).
+    expect(fake.calls.map((args) => args[0])).toEqual(["up"]);
   });
 
-  /** A workspace that knows `stacks`, as far as openStack uses one. */
-  const workspaceWith = (stacks: string[], listFails = false) => {
-    const created: string[] = [];
-    const workspace = {
-      selectStack: async (name: string) => {
-        if (!stacks.includes(name)) throw cliFailure(`error: no stack named '${name}' found\n`);
-      },
-      createStack: async (name: string) => void created.push(name),
-      listStacks: async () => {
-        if (listFails) throw cliFailure("error: could not list stacks\n");
-        return stacks.map((name) => ({ name, current: false, updateInProgress: false }));
-      },
-    };
-    return { workspace: workspace as unknown as Workspace, created };
-  };
+  test("each command's arguments: --yes --skip-preview where it changes things, the pack where it is asked for", async () => {
+    const fake = fakePulumi(["prod-x", "lab"]);
+    await deployWith(fake, ["preview", "--stack", "prod-x", "--policy-pack"]);
+    await deployWith(fake, ["up", "--stack", "lab", "--policy-pack"]);
+    await deployWith(fake, ["destroy", "--stack", "prod-x", "--yes"]);
+    const withoutLog = fake.calls.map((args) => args.filter((a, i) => a !== "--event-log" && args[i - 1] !== "--event-log"));
+    const pack = path.join(__dirname, "..", "infra", "policy");
+    expect(withoutLog).toEqual([
+      ["preview", "--stack", "prod-x", "--policy-pack", pack, "--policy-pack-config", path.join(pack, "production.json")],
+      ["up", "--stack", "lab", "--yes", "--skip-preview", "--policy-pack", pack],
+      ["destroy", "--stack", "prod-x", "--yes", "--skip-preview"],
+    ]);
+  });
 
-  test.each(["preview", "refresh", "destroy"] as const)("%s of a stack the backend lacks fails, listing the stacks it has, and creates nothing", async (command) => {
-    const { workspace, created } = workspaceWith(["staging", "prod-eu-1"]);
-    await expect(openStack(command, "stagin", workspace)).rejects.toThrow(new StackMissingError('stack "stagin" does not exist in this backend; stacks in this backend: prod-eu-1, staging; `npm run deploy -- up --stack stagin` creates it'));
-    expect(created).toEqual([]);
-    expect((await openStack(command, "staging", workspace)).name).toBe("staging");
+  test.each(["preview", "refresh", "destroy"])("%s of a stack the backend lacks fails, listing the stacks it has, and creates nothing", async (command) => {
+    const fake = fakePulumi(["staging", "prod-eu-1"]);
+    const run = await deployWith(fake, [command, "--stack", "lab"]);
+    expect(run.code).toBe(1);
+    expect(run.log).toEqual([`${command} lab failed: stack "lab" does not exist in this backend; stacks in this backend: prod-eu-1, staging; \`npm run deploy -- up --stack lab\` creates it`]);
+    expect(fake.stacks).toEqual(["staging", "prod-eu-1"]);
   });
 
   test("the missing stack is still one line when the backend cannot even list its stacks", async () => {
-    const { workspace } = workspaceWith([], true);
-    await expect(openStack("preview", "dev", workspace)).rejects.toThrow(new StackMissingError('stack "dev" does not exist in this backend; `npm run deploy -- up --stack dev` creates it'));
+    const run = await deployWith(fakePulumi([], { listFails: true }), ["preview", "--stack", "lab"]);
+    expect(run.log).toEqual(['preview lab failed: stack "lab" does not exist in this backend; `npm run deploy -- up --stack lab` creates it']);
   });
 
-  test("only up creates a stack", async () => {
-    const { workspace, created } = workspaceWith([]);
-    expect((await openStack("up", "new-cluster", workspace)).name).toBe("new-cluster");
-    expect(created).toEqual(["new-cluster"]);
+  test("only up creates a stack, then runs", async () => {
+    const fake = fakePulumi([], { events: [summary({ create: 17 })] });
+    const run = await deployWith(fake, ["up", "--stack", "lab"]);
+    expect(run.log).toEqual(["up lab (development): create 17"]);
+    expect(fake.stacks).toEqual(["lab"]);
+    expect(fake.calls.map((args) => args.slice(0, 3).join(" "))).toEqual(["up --stack lab", "stack init lab", "up --stack lab"]);
+  });
+
+  test("mandatory violations make exit 2, one line each, whatever the CLI's exit code and wording", async () => {
+    const violation = policyEvent("singleton-one-replica", "mandatory", "spec.replicas is 2. Fix: set spec.replicas: 1.");
+    const run = await deployWith(fakePulumi(["lab"], { events: [violation, summary({ same: 17 })], code: 255, stderr: "error: preview failed\n" }), ["preview", "--stack", "lab", "--policy-pack"]);
+    expect(run.code).toBe(2);
+    expect(run.log).toEqual(["mandatory policy violation: singleton-one-replica (mogi-deployment): spec.replicas is 2. Fix: set spec.replicas: 1.", "preview lab: 1 mandatory policy violation"]);
+  });
+
+  test("a failure is the CLI's last error line, or why the CLI itself cannot be used", async () => {
+    expect((await deployWith(fakePulumi(["lab"], { code: 255, stderr: "error: update failed\n" }), ["up", "--stack", "lab"])).log).toEqual(["up lab failed: update failed"]);
+    const outdated = fakePulumi(["lab"], { code: 255, stderr: "error: unknown flag: --event-log\n", versionProblem: "the Pulumi CLI on PATH cannot be used: Minimum version requirement failed" });
+    expect((await deployWith(outdated, ["up", "--stack", "lab"])).log).toEqual(["up lab failed: the Pulumi CLI on PATH cannot be used: Minimum version requirement failed"]);
+  });
+
+  test("an event log cut short by a crash keeps its whole lines", () => {
+    expect(parseEventLog(`${JSON.stringify(summary({ same: 1 }))}\n{"sequence": 10, "timest`)).toEqual([summary({ same: 1 })]);
   });
 });
 
 /** Runs `npm run deploy -- <argv>` as a user would, with a PATH that has no `pulumi`. */
 function deployWithoutCli(argv: string[]) {
-  return spawnSync(process.execPath, [require.resolve("tsx/cli"), "infra/automation/main.ts", ...argv], {
+  return spawnSync(process.execPath, ["--require", "./infra/transpile.js", "infra/automation/main.ts", ...argv], {
     cwd: ROOT,
     env: { ...process.env, PATH: path.join(dir, "empty-bin") },
     encoding: "utf8",
-    // tsx compiling the driver and loading the Automation API: 2 s alone, far more under load.
+    // As `npm run deploy` starts it: under 1 s alone, far more under load.
     timeout: 50_000,
   });
 }

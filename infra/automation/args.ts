@@ -17,7 +17,7 @@ export interface DeployArgs {
 }
 
 export const USAGE = `usage: npm run deploy -- <${COMMANDS.join("|")}> --stack <name> [--policy-pack] [--yes]
-  Runs one Pulumi command on a stack through the Automation API (needs the pulumi CLI).
+  Runs one Pulumi command on a stack (needs the pulumi CLI).
   --stack <name>  the stack (stacks/Pulumi.<name>.yaml); only up creates it in the backend
   --policy-pack   run infra/policy (production levels for production stacks)
   --yes           confirms destroying a production stack

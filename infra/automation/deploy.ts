@@ -1,12 +1,14 @@
 /**
- * The deploy driver: a LocalWorkspace over this project (stack configuration from stacks/),
- * streaming the engine's output and ending with a summary of changes.
+ * The deploy driver: one Pulumi command on one stack of this project (stack configuration from
+ * stacks/), streaming the engine's output and ending with a summary of changes. The engine's
+ * structured events (the Automation API's EngineEvent) decide the outcome, not the CLI's wording.
  */
 import * as path from "node:path";
-import { CommandError, EngineEvent, LocalWorkspace, OpType, PolicyEvent, Stack, StackNotFoundError, Workspace } from "@pulumi/pulumi/automation";
-import { DeployArgs, DeployCommand, EXIT } from "./args";
+import type { EngineEvent, OpType, PolicyEvent } from "@pulumi/pulumi/automation";
+import { DeployArgs, EXIT } from "./args";
 import { consulTlsProblem } from "./consulTls";
-import { pulumiCli } from "./pulumiCli";
+import { localPulumi, PulumiCli } from "./pulumiCli";
+import { resourceChanges, runStackCommand, StackMissingError } from "./stackCommand";
 import { ConfigError, Settings } from "../config";
 import { loadStackConfig, loadStackSettings, PROJECT_DIR, STACKS_DIR } from "../stacks";
 
@@ -50,11 +52,10 @@ export function describeViolation(violation: PolicyEvent): string {
 
 /**
  * Why a command failed, in one line: the CLI's last `error:` line (not logged in, backend
- * unreachable, a resource that failed), else the last line it printed.
+ * unreachable, a resource that failed), else the last line it printed on stderr.
  */
-export function failureLine(error: unknown): string {
-  const text = error instanceof CommandError ? String((error as unknown as { commandResult?: { stderr?: string } }).commandResult?.stderr ?? error.message) : String((error as Error)?.message ?? error);
-  const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
+export function failureLine(stderr: string): string {
+  const lines = stderr.split("\n").map((l) => l.trim()).filter(Boolean);
   const errorLine = [...lines].reverse().find((l) => l.startsWith("error:"));
   return (errorLine ?? lines.at(-1) ?? "unknown error").replace(/^error:\s*/, "");
 }
@@ -64,69 +65,43 @@ export function formatChanges(changes: Partial<Record<OpType | string, number>> 
   return entries.length ? entries.map(([op, n]) => `${op} ${n}`).join(", ") : "no changes";
 }
 
-/** A stack `preview`, `refresh` or `destroy` was asked for, but the backend does not have. */
-export class StackMissingError extends Error {}
-
-/**
- * `up` creates the stack on first use; the other commands only select an existing one, so that a
- * typo never creates an empty stack (and `destroy` never "succeeds" on nothing).
- */
-export async function openStack(command: DeployCommand, name: string, workspace: Workspace): Promise<Stack> {
-  if (command === "up") return Stack.createOrSelect(name, workspace);
-  try {
-    return await Stack.select(name, workspace);
-  } catch (error) {
-    if (!(error instanceof StackNotFoundError)) throw error;
-    const known = await workspace.listStacks().then((stacks) => stacks.map((s) => s.name).sort(), () => undefined);
-    const listed = known === undefined ? "" : `; stacks in this backend: ${known.join(", ") || "none"}`;
-    throw new StackMissingError(`stack "${name}" does not exist in this backend${listed}; \`npm run deploy -- up --stack ${name}\` creates it`);
-  }
-}
-
 export interface DeployIO {
   out: (text: string) => void;
   log: (line: string) => void;
 }
 
 /** Runs one command; returns the exit code. Expected failures are one line on `log`. */
-export async function runDeploy(args: DeployArgs, io: DeployIO, stacksDir = STACKS_DIR): Promise<number> {
+export async function runDeploy(args: DeployArgs, io: DeployIO, stacksDir = STACKS_DIR, cli?: PulumiCli): Promise<number> {
   const environment = stackEnvironment(args.stack, stacksDir);
   guardDestroy(args, environment);
-  const pulumiCommand = await pulumiCli();
-  // Before the stack is opened (`up` would create it): a CA that cannot work stops every command.
+  const pulumi = cli ?? localPulumi(PROJECT_DIR);
+  // Before the stack is touched (`up` would create it): a CA that cannot work stops every command.
   const settings = validSettings(args.stack, stacksDir);
   const tlsProblem = settings && (await consulTlsProblem(settings));
   if (tlsProblem) {
     io.log(`${args.command} ${args.stack} failed: ${tlsProblem}`);
     return EXIT.failed;
   }
-  const events: EngineEvent[] = [];
-  const streams = { onOutput: io.out, onEvent: (event: EngineEvent) => events.push(event) };
-  const policy = args.policyPack
-    ? { policyPacks: [POLICY_PACK], policyPackConfigs: environment === "production" ? [PRODUCTION_POLICY_CONFIG] : [] }
-    : {};
-  let changes: Record<string, number> | undefined;
-  let failure: unknown;
+  const policy = args.policyPack ? { packs: [POLICY_PACK], configs: environment === "production" ? [PRODUCTION_POLICY_CONFIG] : [] } : undefined;
+  let result;
   try {
-    const stack = await openStack(args.command, args.stack, await LocalWorkspace.create({ workDir: PROJECT_DIR, pulumiCommand }));
-    if (args.command === "preview") changes = (await stack.preview({ ...streams, ...policy })).changeSummary;
-    else if (args.command === "up") changes = (await stack.up({ ...streams, ...policy })).summary.resourceChanges;
-    else if (args.command === "refresh") changes = (await stack.refresh(streams)).summary.resourceChanges;
-    else changes = (await stack.destroy(streams)).summary.resourceChanges;
+    result = await runStackCommand(pulumi.run, args.command, args.stack, policy, io.out);
   } catch (error) {
-    if (!(error instanceof CommandError || error instanceof StackMissingError)) throw error;
-    failure = error;
+    if (!(error instanceof StackMissingError)) throw error;
+    io.log(`${args.command} ${args.stack} failed: ${error.message}`);
+    return EXIT.failed;
   }
-  const violations = mandatoryViolations(events);
+  const violations = mandatoryViolations(result.events);
   if (violations.length > 0) {
     for (const violation of violations) io.log(`mandatory policy violation: ${describeViolation(violation)}`);
     io.log(`${args.command} ${args.stack}: ${violations.length} mandatory policy violation${violations.length === 1 ? "" : "s"}`);
     return EXIT.policyViolation;
   }
-  if (failure !== undefined) {
-    io.log(`${args.command} ${args.stack} failed: ${failureLine(failure)}`);
+  if (result.code !== 0) {
+    // An outdated CLI fails in its own words (an unknown flag): say what is actually wrong.
+    io.log(`${args.command} ${args.stack} failed: ${(await pulumi.versionProblem()) ?? failureLine(result.stderr)}`);
     return EXIT.failed;
   }
-  io.log(`${args.command} ${args.stack} (${environment}): ${formatChanges(changes)}`);
+  io.log(`${args.command} ${args.stack} (${environment}): ${formatChanges(resourceChanges(result.events))}`);
   return EXIT.ok;
 }

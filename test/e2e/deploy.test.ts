@@ -1,10 +1,10 @@
 /**
- * The whole stack for real: `npm run deploy` (the Automation API driver) with the real Pulumi CLI
+ * The whole stack for real: `npm run deploy` (the deploy driver) with the real Pulumi CLI
  * and plugins against a real kube-apiserver + kube-controller-manager and a real Consul with ACLs,
  * pods run by the test kubelet (the one stand-in: support/testKubelet.ts) as local processes.
  *
  * Proves the user's three ways of using the project (preview with the policy pack, up/refresh/
- * destroy, the Automation API driver), and the singleton where it matters: Kubernetes itself
+ * destroy, the deploy driver), and the singleton where it matters: Kubernetes itself
  * starting a replacement pod while the old one terminates. Measures into test/e2e/results/.
  */
 import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
