@@ -37,8 +37,14 @@ export const DEFAULT_HEALTH_PATH = "/health";
 export const DEFAULT_NODE_LOSS_TOLERATION_SECONDS = 10;
 export const MAX_NODE_LOSS_TOLERATION_SECONDS = 300;
 
-/** Readiness period: a new holder gets traffic within this long of taking the lock. */
-export const READINESS_PERIOD_SECONDS = 5;
+/**
+ * Readiness period: a new holder gets traffic (and `pulumi up`'s Deployment await ends) within
+ * this long of Mogi answering, and a holder that stopped Mogi loses its endpoint within 3 periods
+ * (failureThreshold). The first probe runs as the container starts, before Mogi can answer (the
+ * wrapper takes the lock first), so a fresh pod is Ready at the second probe: 2 s here, 5 s at
+ * the earlier period. One HTTP GET every 2 s to one pod is nothing to a kubelet.
+ */
+export const READINESS_PERIOD_SECONDS = 2;
 
 export const DEFAULT_RESOURCES: ResourceRequirements = {
   requests: { cpu: "100m", memory: "128Mi" },

@@ -146,7 +146,7 @@ describe("shipped stacks", () => {
       // graceful: the child's 5 s; hard loss: 2 × 15 s TTL + 15 s lock-delay + 5 s retry; server
       // restart: 10 s first restart back-off + 15 s lock-delay + 5 s retry; outage: 3 s wrapper retry + hard loss.
       // 50 s node-monitor grace + 5 s period + 10 s toleration, then a waiter's 5 s retry.
-      failoverBudget: { gracefulHandoverMaxSeconds: 4, hardLossMaxSeconds: 50, partitionedHolderStopsMogiSeconds: 11, nodeLossMaxSeconds: 70, consulServerRestartMaxSeconds: 23, consulOutageRecoveryMaxSeconds: 53, readinessPeriodSeconds: 5 },
+      failoverBudget: { gracefulHandoverMaxSeconds: 4, hardLossMaxSeconds: 50, partitionedHolderStopsMogiSeconds: 11, nodeLossMaxSeconds: 70, consulServerRestartMaxSeconds: 23, consulOutageRecoveryMaxSeconds: 53, readinessPeriodSeconds: 2 },
     });
   });
 

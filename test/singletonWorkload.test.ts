@@ -257,6 +257,8 @@ describe("SingletonWorkload", () => {
   test("readiness on the health path, no liveness probe, grace period for the hand-over", async () => {
     const { pod, main } = await declared({ healthPath: "/ready", port: 9090 });
     expect(main.readinessProbe.httpGet).toEqual({ path: "/ready", port: "http" });
+    // Traffic follows a new holder within 2 s of Mogi answering, and leaves a stopped one within 6 s.
+    expect(main.readinessProbe).toMatchObject({ periodSeconds: 2, failureThreshold: 3 });
     expect(main.ports).toEqual([{ name: "http", containerPort: 9090, protocol: "TCP" }]);
     expect(main.livenessProbe).toBeUndefined();
     for (const container of pod.spec.initContainers) expect(container.livenessProbe).toBeUndefined();

@@ -15,7 +15,7 @@ import { assess, Assessment, FirstSeen, updateFirstSeen } from "./verdict";
 const WATCH_INTERVAL_MS = 5_000;
 /**
  * Between checks of --wait: the verdict changes at the lock's pace (waiters retry every 5 s, the
- * readiness probe runs every 5 s), so 3 s notices a new healthy holder within a few seconds of it,
+ * readiness probe runs every 2 s), so 3 s notices a new healthy holder within a few seconds of it,
  * at the cost of five small reads per check.
  */
 export const WAIT_PERIOD_MS = 3_000;
