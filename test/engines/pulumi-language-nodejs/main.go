@@ -77,11 +77,7 @@ func main() {
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	go func() { <-signals; _ = child.Process.Kill(); os.Exit(0) }()
 
-	conn, err := grpc.NewClient("127.0.0.1:"+childPort,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.ForceCodec(codec{}), grpc.MaxCallRecvMsgSize(maxMsg), grpc.MaxCallSendMsgSize(maxMsg)))
-	fail(err)
-	s := &shim{legacy: conn}
+	s := &shim{legacy: dialLegacy(childPort), starts: make(chan legacyStart), byFlags: map[string]*grpc.ClientConn{}}
 
 	// Only RunPlugin is registered as a method of ours; every other LanguageRuntime method (and any other
 	// service) is unknown to this server and reaches s.forward.
@@ -110,18 +106,35 @@ func main() {
 
 	exited := make(chan error, 1)
 	go func() { exited <- child.Wait() }()
-	select {
-	case err = <-handle.Done:
-		_ = child.Process.Kill()
-	case err = <-exited:
-		// Killed by the same SIGINT/SIGTERM the engine sent our group: a normal stop, not an error.
-		if ws, ok := child.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() &&
-			(ws.Signal() == syscall.SIGINT || ws.Signal() == syscall.SIGTERM) {
-			os.Exit(0)
+	for err == nil {
+		select {
+		case start := <-s.starts:
+			// Started from this goroutine, like the first one (Pdeathsig, see startLegacy); it ends with
+			// the engine's SIGINT to our group, or with us.
+			_, port := startLegacy(filepath.Join(filepath.Dir(self), legacyName), append(start.flags, args...))
+			start.reply <- dialLegacy(port)
+		case err = <-handle.Done:
+			_ = child.Process.Kill()
+			fail(err)
+			return
+		case err = <-exited:
+			// Killed by the same SIGINT/SIGTERM the engine sent our group: a normal stop, not an error.
+			if ws, ok := child.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() &&
+				(ws.Signal() == syscall.SIGINT || ws.Signal() == syscall.SIGTERM) {
+				os.Exit(0)
+			}
+			err = fmt.Errorf("%s exited unexpectedly (%v)", legacyName, err)
 		}
-		err = fmt.Errorf("%s exited unexpectedly (%v)", legacyName, err)
 	}
 	fail(err)
+}
+
+func dialLegacy(port string) *grpc.ClientConn {
+	conn, err := grpc.NewClient("127.0.0.1:"+port,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.ForceCodec(codec{}), grpc.MaxCallRecvMsgSize(maxMsg), grpc.MaxCallSendMsgSize(maxMsg)))
+	fail(err)
+	return conn
 }
 
 // startLegacy starts the upstream host with our arguments, reads its port from the first line of its
@@ -150,19 +163,86 @@ func startLegacy(path string, args []string) (*exec.Cmd, string) {
 type shim struct {
 	pulumirpc.UnimplementedLanguageRuntimeServer // never reached: only RunPlugin is registered
 	legacy                                       *grpc.ClientConn
+
+	// Upstream hosts started for Run with the project's runtime options as flags (runFlags), one per
+	// set of flags; started by main's goroutine, which serves `starts`.
+	starts  chan legacyStart
+	mu      sync.Mutex
+	byFlags map[string]*grpc.ClientConn
+}
+
+type legacyStart struct {
+	flags []string
+	reply chan *grpc.ClientConn
+}
+
+// runFlags are the Pulumi.yaml runtime options of a Run (`typescript`, `nodeargs`, `tsconfig`) as the
+// v3.68.0 host's command-line flags. The 3.248 host reads them from the request's ProgramInfo; the
+// 3.248 engine passes no flags (buildArgsForNewPlugin), so v3.68.0 alone would run every program with
+// its defaults (ts-node registered, no node arguments), unlike the host a user has.
+func runFlags(req *pulumirpc.RunRequest) []string {
+	opts := req.GetInfo().GetOptions().AsMap()
+	var flags []string
+	if typescript, ok := opts["typescript"].(bool); ok && !typescript {
+		flags = append(flags, "-typescript=false")
+	}
+	if nodeargs, _ := opts["nodeargs"].(string); nodeargs != "" {
+		flags = append(flags, "-nodeargs="+nodeargs)
+	}
+	if tsconfig, _ := opts["tsconfig"].(string); tsconfig != "" {
+		flags = append(flags, "-tsconfig="+tsconfig)
+	}
+	return flags
+}
+
+// legacyFor is the upstream host that runs a program with these flags: the first one when there are
+// none, else one started for them (and kept for later Runs with the same flags).
+func (s *shim) legacyFor(flags []string) *grpc.ClientConn {
+	if len(flags) == 0 {
+		return s.legacy
+	}
+	key := strings.Join(flags, "\x00")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if conn, ok := s.byFlags[key]; ok {
+		return conn
+	}
+	reply := make(chan *grpc.ClientConn)
+	s.starts <- legacyStart{flags: flags, reply: reply}
+	conn := <-reply
+	s.byFlags[key] = conn
+	return conn
 }
 
 // forward relays one call of any method to the upstream host unchanged: request frames, response
-// frames, headers, trailers and the final status.
+// frames, headers, trailers and the final status. A Run goes to the host started with its runtime
+// options (runFlags); its request is read first for them, and relayed unchanged too.
 func (s *shim) forward(_ any, in grpc.ServerStream) error {
 	method, _ := grpc.MethodFromServerStream(in)
+	legacy := s.legacy
+	var request *frame
+	if method == pulumirpc.LanguageRuntime_Run_FullMethodName {
+		request = new(frame)
+		if err := in.RecvMsg(request); err != nil {
+			return err
+		}
+		var run pulumirpc.RunRequest
+		if err := proto.Unmarshal(*request, &run); err != nil {
+			return err
+		}
+		legacy = s.legacyFor(runFlags(&run))
+	}
 	ctx, cancel := context.WithCancel(outgoing(in.Context()))
 	defer cancel()
-	out, err := s.legacy.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}, method)
+	out, err := legacy.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}, method)
 	if err != nil {
 		return err
 	}
 	go func() {
+		if request != nil && out.SendMsg(request) != nil {
+			_ = out.CloseSend()
+			return
+		}
 		for {
 			f := new(frame)
 			if in.RecvMsg(f) != nil || out.SendMsg(f) != nil {
