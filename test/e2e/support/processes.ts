@@ -8,22 +8,47 @@ import { createServer } from "node:net";
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A free TCP port on 127.0.0.1 (the kernel's pick; released before the caller binds it). */
 /** Removes a suite's work directory, or keeps it (logs, pod output) when MOGI_E2E_KEEP is set. */
 export function removeWorkDir(dir: string): void {
   if (process.env.MOGI_E2E_KEEP) console.log(`kept ${dir}`);
   else rmSync(dir, { recursive: true, force: true });
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Ports for the servers a suite starts, below Linux's default ephemeral range (32768–60999): the
+ * kernel's own pick (`listen(0)`) came from that range, where any outgoing connection on the
+ * machine may take it between its release and the server's bind (seen: a Consul server's RPC port,
+ * "address already in use", and a cluster without quorum). Each jest worker gets its own part, so
+ * two suites never pick the same port; this process never hands one out twice.
+ */
+const E2E_WORKERS = 2; // jest.e2e.config.js maxWorkers
+const PORTS = (() => {
+  const [from, to] = [20_000, 32_000];
+  const worker = Number(process.env.JEST_WORKER_ID ?? 0);
+  if (!worker) return { from, to }; // a benchmark, alone
+  const part = (worker - 1) % E2E_WORKERS;
+  const size = Math.floor((to - from) / E2E_WORKERS);
+  return { from: from + part * size, to: from + (part + 1) * size };
+})();
+const handedOut = new Set<number>();
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
+}
+
+/** A free TCP port on 127.0.0.1 (see PORTS), released before the caller binds it. */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = PORTS.from + Math.floor(Math.random() * (PORTS.to - PORTS.from));
+    if (handedOut.has(port) || !(await canListen(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free TCP port in ${PORTS.from}-${PORTS.to - 1} on 127.0.0.1 after 100 tries`);
 }
 
 /** Polls `condition` until it returns a value (not undefined/false) or the deadline passes. */
