@@ -10,6 +10,7 @@ import { READINESS_PERIOD_SECONDS } from "../components/singletonWorkloadArgs";
 import { CONFIG_NAMESPACE, ConfigError, parseStackConfig, Settings } from "./config";
 import { podConsulAddr } from "./consulAddress";
 import { consulProvider } from "./consulConnection";
+import { consulTlsProblem } from "./consulTls";
 import { failoverBudget } from "./failoverBudget";
 import { PROJECT_DIR } from "./stacks";
 
@@ -29,9 +30,20 @@ export function readSettings(): Settings {
   }
 }
 
-export async function mogiProgram(): Promise<Record<string, unknown>> {
+export interface ProgramOptions {
+  /**
+   * Declare everything without contacting Consul (the offline render and the unit tier run the
+   * program under Pulumi's mocks). Default false: `pulumi preview`/`up` call it with no options.
+   */
+  offline?: boolean;
+}
+
+export async function mogiProgram(options: ProgramOptions = {}): Promise<Record<string, unknown>> {
   const settings = readSettings();
   const stack = pulumi.getStack();
+  // A provider CA that cannot verify Consul stops the run here, before any resource (consulTls.ts).
+  const tlsProblem = options.offline ? undefined : await consulTlsProblem(settings);
+  if (tlsProblem) throw new pulumi.RunError(`stack "${stack}": ${tlsProblem}`);
   const config = new pulumi.Config(CONFIG_NAMESPACE);
 
   // Explicit providers: nothing falls back to whatever cluster or Consul the shell points at,

@@ -153,7 +153,7 @@ describe("configuration", () => {
 
   test("a setting stored as a secret that is not a secret setting is refused, without its value", async () => {
     const config = Object.fromEntries(Object.entries(raw({ image: "quay.io/example/mogi:SECRET-TAG" })).map(([k, v]) => [`mogi:${k}`, String(v)]));
-    const recording = await recordProgram(mogiProgram, { project: "mogi", stack: "s", config, secretKeys: ["mogi:image"] });
+    const recording = await recordProgram(() => mogiProgram({ offline: true }), { project: "mogi", stack: "s", config, secretKeys: ["mogi:image"] });
     expect(recording.error?.message).toContain("mogi:image: is stored as a secret, but it is not a secret setting");
     expect(recording.error?.message).not.toContain("SECRET-TAG");
     expect(recording.resources).toEqual([]);
@@ -161,7 +161,7 @@ describe("configuration", () => {
 
   test("the Consul token may be a secret, and is never read as a plain setting", async () => {
     const config = Object.fromEntries(Object.entries(raw()).map(([k, v]) => [`mogi:${k}`, String(v)]));
-    const recording = await recordProgram(mogiProgram, { project: "mogi", stack: "s", config: { ...config, "mogi:consulToken": "TOKEN-VALUE" }, secretKeys: ["mogi:consulToken"] });
+    const recording = await recordProgram(() => mogiProgram({ offline: true }), { project: "mogi", stack: "s", config: { ...config, "mogi:consulToken": "TOKEN-VALUE" }, secretKeys: ["mogi:consulToken"] });
     expect(recording.error).toBeUndefined();
     const provider = recording.resources.find((r) => r.type === "pulumi:providers:consul");
     expect(JSON.stringify(redactSecrets(provider?.inputs))).not.toContain("TOKEN-VALUE");
@@ -169,7 +169,7 @@ describe("configuration", () => {
 
   test("the program declares nothing when its configuration is invalid", async () => {
     const config = Object.fromEntries(Object.entries(raw({ name: "Mogi" })).map(([k, v]) => [`mogi:${k}`, String(v)]));
-    const recording = await recordProgram(mogiProgram, { project: "mogi", stack: "broken", config });
+    const recording = await recordProgram(() => mogiProgram({ offline: true }), { project: "mogi", stack: "broken", config });
     expect(recording.error?.message).toContain('stack "broken": invalid configuration (1 problem):\n  - mogi:name: "Mogi"');
     expect(recording.resources).toEqual([]);
   });

@@ -1,7 +1,7 @@
 /**
- * The deploy driver's TLS check (infra/automation/consulTls.ts) against a local TLS server whose
- * certificate a throw-away CA signed (committed fixtures, test/fixtures/tls/make.ts, so that the
- * unit tier needs no openssl): the right CA passes; another
+ * The check of Consul's certificate (infra/consulTls.ts; the deploy driver and the program run it)
+ * against a local TLS server whose certificate a throw-away CA signed (committed fixtures,
+ * test/fixtures/tls/make.ts, so that the unit tier needs no openssl): the right CA passes; another
  * CA, or a certificate that does not name the address, is one line naming the setting to fix;
  * http stacks and an unreachable Consul are left to the engine.
  */
@@ -9,8 +9,10 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, Server } from "node:tls";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { consulTlsProblem } from "../infra/automation/consulTls";
+import { consulTlsProblem } from "../infra/consulTls";
 import { parseSettings, Settings } from "../infra/config";
+import { mogiProgram } from "../infra/program";
+import { recordProgram } from "../infra/render/recorder";
 import { freePort } from "./e2e/support/processes";
 
 const FIXTURES = path.join(__dirname, "fixtures", "tls");
@@ -27,9 +29,9 @@ async function tlsServer(name: "server" | "server-other-name"): Promise<number> 
   return (server.address() as { port: number }).port;
 }
 
-/** A valid production-shape stack whose provider CA comes from `consul` settings. */
-function settings(consul: Record<string, unknown>, env: Record<string, string> = {}): Settings {
-  return parseSettings({
+/** A valid production-shape stack's settings, as text; its provider CA comes from `consul`. */
+function rawSettings(consul: Record<string, unknown>): Record<string, string> {
+  return {
     environment: "production",
     image: "quay.io/example/mogi:1.4.2",
     command: JSON.stringify(["/usr/local/bin/mogi"]),
@@ -37,7 +39,11 @@ function settings(consul: Record<string, unknown>, env: Record<string, string> =
     readOnlyRootFilesystem: "true",
     networkPolicy: JSON.stringify({ platformOwned: "the platform's" }),
     consul: JSON.stringify({ scheme: "https", caFrom: { kind: "Secret", name: "consul-ca-cert", key: "tls.crt" }, ...consul }),
-  }, { projectDir: dir, env });
+  };
+}
+
+function settings(consul: Record<string, unknown>, env: Record<string, string> = {}): Settings {
+  return parseSettings(rawSettings(consul), { projectDir: dir, env });
 }
 
 let namedPort: number;
@@ -82,5 +88,21 @@ describe("the deploy driver's check of Consul's certificate", () => {
     expect(await consulTlsProblem(settings({ address: `127.0.0.1:${closed}`, providerCaFile: wrongCa.cert }))).toBeUndefined();
     const http = parseSettings({ image: "x:1", command: '["x"]', readOnlyRootFilesystem: "true", networkPolicy: '{"platformOwned":"x"}', consul: JSON.stringify({ address: `127.0.0.1:${namedPort}` }) }, { projectDir: dir, env: {} });
     expect(await consulTlsProblem(http)).toBeUndefined();
+  });
+});
+
+describe("the program's own check, whoever runs pulumi (the CLI, the workflows' pulumi/actions, npm run deploy)", () => {
+  const stackConfig = (consul: Record<string, unknown>) => Object.fromEntries(Object.entries(rawSettings(consul)).map(([key, value]) => [`mogi:${key}`, value]));
+
+  test("a provider CA that did not sign Consul's certificate stops the program before it declares anything", async () => {
+    const recording = await recordProgram(mogiProgram, { project: "mogi", stack: "prod-x", config: stackConfig({ address: `127.0.0.1:${namedPort}`, providerCaFile: wrongCa.cert }) });
+    expect(recording.error?.message).toMatch(/^stack "prod-x": TLS verification of Consul at 127\.0\.0\.1:\d+ failed: .*set mogi:consul\.providerCaFile to Consul's CA/);
+    expect(recording.resources).toEqual([]);
+  });
+
+  test("Consul's own CA: everything is declared", async () => {
+    const recording = await recordProgram(mogiProgram, { project: "mogi", stack: "prod-x", config: stackConfig({ address: `127.0.0.1:${namedPort}`, providerCaFile: ca.cert }) });
+    expect(recording.error).toBeUndefined();
+    expect(recording.resources.map((r) => r.type)).toContain("kubernetes:apps/v1:Deployment");
   });
 });

@@ -6,7 +6,7 @@
 import * as path from "node:path";
 import type { EngineEvent, OpType, PolicyEvent } from "@pulumi/pulumi/automation";
 import { DeployArgs, EXIT } from "./args";
-import { consulTlsProblem } from "./consulTls";
+import { consulTlsProblem } from "../consulTls";
 import { localPulumi, PulumiCli } from "./pulumiCli";
 import { resourceChanges, runStackCommand, StackMissingError } from "./stackCommand";
 import { ConfigError, Settings } from "../config";

@@ -44,7 +44,7 @@ export interface RenderOptions {
 /** Renders one stack; configuration errors are returned in `error`, not thrown. */
 export async function renderStack(stack: string, options: RenderOptions = {}): Promise<StackRender> {
   const { config, secretKeys } = loadStackConfig(stack, options.stacksDir ?? STACKS_DIR);
-  const recording = await recordProgram(mogiProgram, { project: CONFIG_NAMESPACE, stack, config, secretKeys });
+  const recording = await recordProgram(() => mogiProgram({ offline: true }), { project: CONFIG_NAMESPACE, stack, config, secretKeys });
   if (recording.error) return { stack, error: recording.error.message, objects: [], resources: [], outputs: {}, problems: [], violations: [] };
   const objects = kubernetesObjects(recording.resources);
   const resources = recording.resources.map((r) => ({ type: r.type, name: r.name, parent: r.parent, inputs: redactSecrets(r.inputs) as Record<string, unknown> }));

@@ -84,18 +84,27 @@ describe("the production shape, before the first up", () => {
     expect({ status: refused.status, message: refused.body?.message }).toEqual({ status: 403, message: expect.stringContaining('violates PodSecurity "restricted:latest"') });
   });
 
-  test("a provider CA that did not sign Consul's certificate: preview fails in one line naming TLS verification and providerCaFile, exit 1, nothing created", async () => {
+  test("a provider CA that did not sign Consul's certificate: preview fails in one line naming TLS verification and providerCaFile, exit 1; a plain pulumi up (as the workflows' pulumi/actions runs it) fails in the program; nothing created", async () => {
     const caFile = path.join(env.project.dir, consulSettings.providerCaFile);
     writeFileSync(caFile, readFileSync(makeCa(path.join(env.work, "wrong-ca"), "wrong-ca", "not Consul's CA").cert));
     try {
       const run = await deploy("preview (wrong provider CA)", ["preview", "--stack", STACK, "--policy-pack"], 1);
       const lines = run.output.trim().split("\n");
       expect(lines).toEqual([expect.stringMatching(new RegExp(`^preview ${STACK} failed: TLS verification of Consul at 127\\.0\\.0\\.1:\\d+ failed: .*; Pulumi's Consul provider trusts the CA from mogi:consul\\.providerCaFile \\(${consulSettings.providerCaFile}\\), which did not sign Consul's certificate: set mogi:consul\\.providerCaFile to Consul's CA`))]);
+      // No driver in front: the program's own check (infra/program.ts) stops it before any resource.
+      const plain = await env.project.pulumi(["up", "--yes", "--skip-preview", "--stack", STACK, "--non-interactive"]).then(
+        (output) => ({ failed: false, output }),
+        (error: { stdout?: string; stderr?: string }) => ({ failed: true, output: `${error.stdout ?? ""}${error.stderr ?? ""}` }),
+      );
+      expect(plain.failed).toBe(true);
+      expect(plain.output).toContain(`stack "${STACK}": TLS verification of Consul at 127.0.0.1:`);
+      expect(plain.output).toContain("set mogi:consul.providerCaFile to Consul's CA");
     } finally {
       writeFileSync(caFile, consulCa);
     }
     const state = JSON.parse(await env.project.pulumi(["stack", "export", "--stack", STACK]));
-    expect(state.deployment.resources ?? []).toEqual([]);
+    // At most the stack's own root resource, which the engine registers before the program runs.
+    expect((state.deployment.resources ?? []).filter((r: { type: string }) => r.type !== "pulumi:pulumi:Stack")).toEqual([]);
     expect(await namespaceObjects(env)).toEqual(platformObjects);
     expect(((await env.consul.call("GET", "/v1/acl/policies")) as { Name: string }[]).map((p) => p.Name)).not.toContain(POLICY);
   });

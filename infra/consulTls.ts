@@ -1,15 +1,17 @@
 /**
- * Before any command on an https stack, the driver checks that Consul's certificate verifies with
- * the CA the stack gives Pulumi's Consul provider, and names the setting to fix when it does not.
- * Without it a wrong CA shows only where the provider first calls Consul: never in a first
- * `preview` (creates are planned without a call), later as an x509 error in the middle of an `up`
- * that has already changed the cluster.
+ * Whether Consul's certificate verifies with the CA the stack gives Pulumi's Consul provider, and
+ * the setting to fix when it does not. Without it a wrong CA shows only where the provider first
+ * calls Consul: never in a first `preview` (creates are planned without a call), later as an x509
+ * error in the middle of an `up` that has already changed the cluster. The program checks before
+ * it declares anything (every `preview` and `up`, whoever runs it: `pulumi`, the workflows'
+ * pulumi/actions, `npm run deploy`); the deploy driver also checks before every command, so that
+ * `refresh` and `destroy` (no program) and an `up` that would create the stack stop first too.
  */
 import { readFileSync } from "node:fs";
 import { connect } from "node:tls";
 import { isIP } from "node:net";
-import type { Settings } from "../config";
-import { withDefaultPort } from "../consulAddress";
+import type { Settings } from "./config";
+import { withDefaultPort } from "./consulAddress";
 
 /** Node's codes for a certificate that does not verify (as opposed to a network failure). */
 const VERIFICATION_CODES = new Set([
