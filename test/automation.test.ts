@@ -100,6 +100,12 @@ describe("policy violations, from the engine's structured events", () => {
   });
 });
 
+// A failed update as the 3.248 CLI reports it (seen against the e2e tier's control plane with a
+// kubeconfig path that does not exist): exit 1, nothing on stderr, the cause in the events.
+const diagnostic = (message: string, urn?: string): EngineEvent => ({ sequence: 53, timestamp: 1796202241, diagnosticEvent: { ...(urn ? { urn } : {}), prefix: "error: ", message, color: "never", severity: "error" } });
+const namespaceFailed = diagnostic("configured Kubernetes cluster is unreachable: failed to parse kubeconfig data in `kubernetes:config:kubeconfig`- couldn't get version/kind\n", "urn:pulumi:fresh::mogi::mogi:components:SingletonWorkload$kubernetes:core/v1:Namespace::mogi-namespace");
+const updateFailed = diagnostic("update failed\n");
+
 describe("expected failures are one line", () => {
   test.each([
     // The CLI's own words (pulumi 3.248.0, seen in test/e2e).
@@ -109,6 +115,17 @@ describe("expected failures are one line", () => {
     ["no error: line", "something went wrong\n  and here is the end\n", "and here is the end"],
   ])("%s", (_label, stderr, line) => {
     expect(failureLine(stderr)).toBe(line);
+  });
+
+
+  test("a failed update: the first resource's error, naming the resource, not the closing 'update failed'", () => {
+    expect(failureLine("", [namespaceFailed, updateFailed])).toBe("mogi-namespace: configured Kubernetes cluster is unreachable: failed to parse kubeconfig data in `kubernetes:config:kubeconfig`- couldn't get version/kind");
+    expect(failureLine("", [updateFailed])).toBe("update failed");
+  });
+
+  test("the program's own error (on the stack itself) is its message; an unhandled exception's stack frames are left out", () => {
+    expect(failureLine("", [diagnostic('stack "prod-x": TLS verification of Consul at 127.0.0.1:8501 failed: …\n', "urn:pulumi:prod-x::mogi::pulumi:pulumi:Stack::mogi-prod-x"), updateFailed])).toBe('stack "prod-x": TLS verification of Consul at 127.0.0.1:8501 failed: …');
+    expect(failureLine("", [diagnostic("Running program '/p/infra' failed with an unhandled exception:\nError: boom\n    at mogiProgram (/p/infra/program.ts:40:11)\n", "urn:pulumi:s::mogi::pulumi:pulumi:Stack::mogi-s")])).toBe("Running program '/p/infra' failed with an unhandled exception: Error: boom");
   });
 });
 
@@ -195,10 +212,12 @@ describe("one command, one CLI call: the engine's events decide the outcome", ()
     expect(run.log).toEqual(["mandatory policy violation: singleton-one-replica (mogi-deployment): spec.replicas is 2. Fix: set spec.replicas: 1.", "preview lab: 1 mandatory policy violation"]);
   });
 
-  test("a failure is the CLI's last error line, or why the CLI itself cannot be used", async () => {
+  test("a failure is the failed resource's error, the CLI's last error line, or why the CLI itself cannot be used", async () => {
     expect((await deployWith(fakePulumi(["lab"], { code: 255, stderr: "error: update failed\n" }), ["up", "--stack", "lab"])).log).toEqual(["up lab failed: update failed"]);
     const outdated = fakePulumi(["lab"], { code: 255, stderr: "error: unknown flag: --event-log\n", versionProblem: "the Pulumi CLI on PATH cannot be used: Minimum version requirement failed" });
     expect((await deployWith(outdated, ["up", "--stack", "lab"])).log).toEqual(["up lab failed: the Pulumi CLI on PATH cannot be used: Minimum version requirement failed"]);
+    const resourceFailed = fakePulumi(["lab"], { code: 1, stderr: "", events: [namespaceFailed, updateFailed] });
+    expect((await deployWith(resourceFailed, ["up", "--stack", "lab"])).log).toEqual(["up lab failed: mogi-namespace: configured Kubernetes cluster is unreachable: failed to parse kubeconfig data in `kubernetes:config:kubeconfig`- couldn't get version/kind"]);
   });
 
   test("an event log cut short by a crash keeps its whole lines", () => {

@@ -4,7 +4,7 @@
  * structured events (the Automation API's EngineEvent) decide the outcome, not the CLI's wording.
  */
 import * as path from "node:path";
-import type { EngineEvent, OpType, PolicyEvent } from "@pulumi/pulumi/automation";
+import type { DiagnosticEvent, EngineEvent, OpType, PolicyEvent } from "@pulumi/pulumi/automation";
 import { DeployArgs, EXIT } from "./args";
 import { consulTlsProblem } from "../consulTls";
 import { localPulumi, PulumiCli } from "./pulumiCli";
@@ -50,14 +50,30 @@ export function describeViolation(violation: PolicyEvent): string {
   return `${violation.policyName}${resource}: ${violation.message.replace(/\s+/g, " ").trim()}`;
 }
 
+/** A diagnostic's text on one line: stack frames left out (an unhandled exception's), the rest joined. */
+function oneLine(message: string): string {
+  return message.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("at ")).join(" ");
+}
+
 /**
- * Why a command failed, in one line: the CLI's last `error:` line (not logged in, backend
- * unreachable, a resource that failed), else the last line it printed on stderr.
+ * Why a command failed, in one line. A failed update prints nothing on stderr: its cause is the
+ * engine's first error diagnostic on a resource (`<resource>: <the provider's or program's
+ * words>`), not the stack's closing "update failed". Before the engine starts (not logged in,
+ * backend unreachable, stack missing) it is the CLI's last `error:` line on stderr, else its last
+ * line.
  */
-export function failureLine(stderr: string): string {
+export function failureLine(stderr: string, events: readonly EngineEvent[] = []): string {
+  const errors = events.map((e) => e.diagnosticEvent).filter((d): d is DiagnosticEvent => d?.severity === "error");
+  const cause = errors.find((d) => d.urn);
+  if (cause?.urn) {
+    const [, , type, name] = cause.urn.split("::");
+    return type === "pulumi:pulumi:Stack" ? oneLine(cause.message) : `${name}: ${oneLine(cause.message)}`;
+  }
   const lines = stderr.split("\n").map((l) => l.trim()).filter(Boolean);
   const errorLine = [...lines].reverse().find((l) => l.startsWith("error:"));
-  return (errorLine ?? lines.at(-1) ?? "unknown error").replace(/^error:\s*/, "");
+  if (errorLine) return errorLine.replace(/^error:\s*/, "");
+  if (errors.length > 0) return oneLine(errors[errors.length - 1].message);
+  return lines.at(-1) ?? "unknown error";
 }
 
 export function formatChanges(changes: Partial<Record<OpType | string, number>> | undefined): string {
@@ -99,7 +115,7 @@ export async function runDeploy(args: DeployArgs, io: DeployIO, stacksDir = STAC
   }
   if (result.code !== 0) {
     // An outdated CLI fails in its own words (an unknown flag): say what is actually wrong.
-    io.log(`${args.command} ${args.stack} failed: ${(await pulumi.versionProblem()) ?? failureLine(result.stderr)}`);
+    io.log(`${args.command} ${args.stack} failed: ${(await pulumi.versionProblem()) ?? failureLine(result.stderr, result.events)}`);
     return EXIT.failed;
   }
   io.log(`${args.command} ${args.stack} (${environment}): ${formatChanges(resourceChanges(result.events))}`);

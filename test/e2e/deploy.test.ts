@@ -171,6 +171,18 @@ describe("the driver's expected failures, with the real CLI: one line, exit 1, n
     expect(await env.project.pulumi(["stack", "ls"])).not.toContain("ghost");
   });
 
+  test("an update that fails on a resource: the line names the resource and gives the provider's words, not the closing 'update failed'", async () => {
+    // A kubeconfig that does not exist (and no Consul token for this stack): the CLI prints nothing on
+    // stderr then; the cause is in the engine's events.
+    env.project.writeStackConfig("e2e-broken", stackConfig({ "mogi:kubernetes": { kubeconfig: path.join(work, "no-such-kubeconfig") } }));
+    const run = await env.project.deploy(["up", "--stack", "e2e-broken"]);
+    expect(run.code).toBe(1);
+    expect(lastLine(run.output)).toMatch(/^up e2e-broken failed: mogi-[a-z-]+: \S.*/);
+    expect(lastLine(run.output)).not.toMatch(/unknown error|: update failed$/);
+    oneLine(run.output);
+    await env.project.pulumi(["stack", "rm", "e2e-broken", "--yes", "--force"]);
+  });
+
   test.each([
     ["not logged in", { PULUMI_BACKEND_URL: undefined, PULUMI_ACCESS_TOKEN: undefined }, "preview e2e failed: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions"],
     ["backend unreachable", { PULUMI_BACKEND_URL: "file:///nonexistent/mogi-state" }, "preview e2e failed: unable to open bucket file:///nonexistent/mogi-state"],
