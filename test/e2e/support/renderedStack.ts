@@ -27,7 +27,7 @@ export function testConfig(overrides: Record<string, string>): Record<string, st
 }
 
 export async function renderForTest(config: Record<string, string>): Promise<TestRender> {
-  const recording = await recordProgram(mogiProgram, { project: CONFIG_NAMESPACE, stack: "e2e", config });
+  const recording = await recordProgram(() => mogiProgram({ offline: true }), { project: CONFIG_NAMESPACE, stack: "e2e", config });
   if (recording.error) throw recording.error;
   const objects = kubernetesObjects(recording.resources);
   const configMaps = Object.fromEntries(objects.filter((o) => o.kind === "ConfigMap").map((o) => [o.metadata.name as string, o.data as Record<string, string>]));
