@@ -176,21 +176,37 @@ type legacyStart struct {
 	reply chan *grpc.ClientConn
 }
 
-// runFlags are the Pulumi.yaml runtime options of a Run (`typescript`, `nodeargs`, `tsconfig`) as the
-// v3.68.0 host's command-line flags. The 3.248 host reads them from the request's ProgramInfo; the
-// 3.248 engine passes no flags (buildArgsForNewPlugin), so v3.68.0 alone would run every program with
-// its defaults (ts-node registered, no node arguments), unlike the host a user has.
-func runFlags(req *pulumirpc.RunRequest) []string {
-	opts := req.GetInfo().GetOptions().AsMap()
+// nodeOptions are Pulumi.yaml's runtime options for Node.js, as the 3.248 host reads them from a
+// request's ProgramInfo (for a program's Run and a policy pack's RunPlugin alike).
+type nodeOptions struct {
+	typescript         bool // default true
+	nodeargs, tsconfig string
+}
+
+func readNodeOptions(info *pulumirpc.ProgramInfo) nodeOptions {
+	opts := info.GetOptions().AsMap()
+	o := nodeOptions{typescript: true}
+	if typescript, ok := opts["typescript"].(bool); ok {
+		o.typescript = typescript
+	}
+	o.nodeargs, _ = opts["nodeargs"].(string)
+	o.tsconfig, _ = opts["tsconfig"].(string)
+	return o
+}
+
+// runFlags are a Run's runtime options as the v3.68.0 host's command-line flags (its defaults left
+// out). The 3.248 engine passes no flags (buildArgsForNewPlugin), so v3.68.0 alone would run every
+// program with its defaults (ts-node registered, no node arguments), unlike the host a user has.
+func runFlags(o nodeOptions) []string {
 	var flags []string
-	if typescript, ok := opts["typescript"].(bool); ok && !typescript {
+	if !o.typescript {
 		flags = append(flags, "-typescript=false")
 	}
-	if nodeargs, _ := opts["nodeargs"].(string); nodeargs != "" {
-		flags = append(flags, "-nodeargs="+nodeargs)
+	if o.nodeargs != "" {
+		flags = append(flags, "-nodeargs="+o.nodeargs)
 	}
-	if tsconfig, _ := opts["tsconfig"].(string); tsconfig != "" {
-		flags = append(flags, "-tsconfig="+tsconfig)
+	if o.tsconfig != "" {
+		flags = append(flags, "-tsconfig="+o.tsconfig)
 	}
 	return flags
 }
@@ -230,7 +246,7 @@ func (s *shim) forward(_ any, in grpc.ServerStream) error {
 		if err := proto.Unmarshal(*request, &run); err != nil {
 			return err
 		}
-		legacy = s.legacyFor(runFlags(&run))
+		legacy = s.legacyFor(runFlags(readNodeOptions(run.GetInfo())))
 	}
 	ctx, cancel := context.WithCancel(outgoing(in.Context()))
 	defer cancel()
@@ -302,16 +318,15 @@ func runPolicyPack(req *pulumirpc.RunPluginRequest, srv pulumirpc.LanguageRuntim
 	if err != nil {
 		return err
 	}
-	opts := req.GetInfo().GetOptions().AsMap()
+	opts := readNodeOptions(req.GetInfo())
 	env := req.Env
-	if ts, ok := opts["typescript"].(bool); ts || !ok { // typescript defaults to true
+	if opts.typescript {
 		env = append(env, "PULUMI_NODEJS_TYPESCRIPT=true")
 	}
-	if tsconfig, _ := opts["tsconfig"].(string); tsconfig != "" {
-		env = append(env, "PULUMI_NODEJS_TSCONFIG_PATH="+tsconfig)
+	if opts.tsconfig != "" {
+		env = append(env, "PULUMI_NODEJS_TSCONFIG_PATH="+opts.tsconfig)
 	}
-	nodeargs, _ := opts["nodeargs"].(string)
-	extra, err := shlex.Split(nodeargs)
+	extra, err := shlex.Split(opts.nodeargs)
 	if err != nil {
 		return err
 	}
