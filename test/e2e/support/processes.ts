@@ -21,7 +21,8 @@ export function removeWorkDir(dir: string): void {
  * "address already in use", and a cluster without quorum). Each jest worker gets its own part, so
  * two suites never pick the same port; this process never hands one out twice.
  */
-const E2E_WORKERS = 2; // jest.e2e.config.js maxWorkers
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- the tier's own setting, not a copy of it
+const E2E_WORKERS: number = require("../../../jest.e2e.config.js").maxWorkers;
 const PORTS = (() => {
   const [from, to] = [20_000, 32_000];
   const worker = Number(process.env.JEST_WORKER_ID ?? 0);
