@@ -6,5 +6,8 @@
 // command-line flags (the e2e tier's v3.68.0: the 3.248 engine passes none, see sdk/go/common/
 // resource/plugin/langruntime_plugin.go buildArgsForNewPlugin) still registers it; ./transpile.js
 // then replaces its `.ts` handler, so the program runs the same way under every host.
+// ./deferSdkModules.js first: the program's `require("@pulumi/pulumi")` then skips the function
+// serializer's TypeScript and npm libraries until something serializes a function.
+require("./deferSdkModules");
 require("./transpile");
 module.exports = require("./index.ts");

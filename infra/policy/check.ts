@@ -2,6 +2,8 @@
  * `npm run check -- <resources.json> [--production]`: the policy pack's verdict on a render, with
  * no engine. Prints each violation; exit 1 on any mandatory one, 0 otherwise, 2 on bad usage.
  */
+// First: @pulumi/policy loads @pulumi/pulumi, whose function serializer a check never uses (../deferSdkModules.js).
+import "../deferSdkModules.js";
 import { readFileSync } from "node:fs";
 import { evaluatePolicies, isMandatory, OfflineResource, productionConfig, Violation } from "./evaluate";
 import { CommandLine, parseCommandLine, runAsScript, UsageError } from "../cli";

@@ -3,6 +3,8 @@
  * clusters (default 50, `-- --clusters N`), and reports the cost per stack. A benchmark, not a
  * test: it asserts nothing and never runs in CI.
  */
+// First: rendering loads @pulumi/pulumi, whose function serializer it never uses (../deferSdkModules.js).
+import "../deferSdkModules.js";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";

@@ -4,6 +4,8 @@
  * every stack rendered cleanly, 1 when any has invalid configuration, invalid objects or a
  * mandatory policy violation, 2 on bad usage or an unknown stack.
  */
+// First: rendering loads @pulumi/pulumi, whose function serializer it never uses (../deferSdkModules.js).
+import "../deferSdkModules.js";
 import * as path from "node:path";
 import { renderStack, StackRender } from "./render";
 import { isMandatory } from "../policy/evaluate";
