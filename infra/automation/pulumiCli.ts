@@ -82,12 +82,12 @@ export interface PulumiCli {
  * takes a while: the driver stays until it has, so that its last line and exit code are the CLI's,
  * not an interrupted Node.js process's.
  */
-export function localPulumi(cwd: string, env: NodeJS.ProcessEnv = process.env): PulumiCli {
-  requireCli(env.PATH ?? "");
+export function localPulumi(cwd: string): PulumiCli {
+  requireCli();
   const run: PulumiRunner = (args, onStdout) =>
     new Promise((resolve, reject) => {
       // PULUMI_DEBUG_COMMANDS enables `--event-log`, as the Automation API's Stack sets it.
-      const child = spawn("pulumi", [...args, "--non-interactive"], { cwd, env: { ...env, PULUMI_SKIP_UPDATE_CHECK: "true", PULUMI_DEBUG_COMMANDS: "true" }, stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn("pulumi", [...args, "--non-interactive"], { cwd, env: { ...process.env, PULUMI_SKIP_UPDATE_CHECK: "true", PULUMI_DEBUG_COMMANDS: "true" }, stdio: ["ignore", "pipe", "pipe"] });
       const stay = () => undefined;
       process.on("SIGINT", stay);
       let stdout = "";
