@@ -16,4 +16,7 @@ module.exports = {
   // Jest defaults to cores - 1 workers (1 on the 2-core CI machine); several suites mostly wait on
   // child processes, so two workers cut the wall time by a third (npm test: ~10 s -> ~7 s).
   maxWorkers: 2,
+  // The lock wrapper's scenarios (test/lockWrapper.test.ts) mostly wait out lock-delays and fence
+  // times side by side: all of them at once (jest's default is 5) keeps that suite near 40 s.
+  maxConcurrency: 20,
 };

@@ -78,7 +78,7 @@ export class ConsulAccess extends pulumi.ComponentResource {
     // works: the new token and its auto-named Secret exist before the pod rolls, the old token is
     // deleted after the rollout, and Mogi stops only for the Recreate rollout. Not
     // deleteBeforeReplace: it would delete the running pod's token first, so `consul lock` could
-    // neither renew its session nor release the lock (403), the guard would stop Mogi, and the new
+    // neither renew its session nor release the lock (403), the wrapper would stop Mogi, and the new
     // pod would wait for the session's TTL and the lock-delay. Rotation replaces this UUID
     // (`pulumi up --replace` on it); a `--replace` of the token alone fails at Consul's create,
     // before anything is deleted.

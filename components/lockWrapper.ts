@@ -1,20 +1,15 @@
 /**
- * The lock scripts, shipped verbatim in one ConfigMap. The wrapper (`scripts/consul-lock-wrapper.sh`)
- * is the main container's command: it validates its settings and runs
- * `consul lock -shell=false -child-exit-code -name=$POD_NAME $CONSUL_LOCK_PREFIX <guard> <mogi command…>`,
- * again after every lost lock. The guard (`scripts/consul-lock-guard.sh`) runs Mogi and stops it
- * when the lock cannot be confirmed within a deadline (components/lockTiming.ts says why in time).
+ * The lock wrapper (`scripts/consul-lock-wrapper.sh`), shipped verbatim in a ConfigMap: the main
+ * container's command, so its PID 1. It runs Mogi only while the pod's Consul session holds the
+ * fence key and stops Mogi's whole tree before anyone else can hold it (scripts/README.md).
  */
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 
 export const LOCK_WRAPPER_FILE = "consul-lock-wrapper.sh";
-export const LOCK_GUARD_FILE = "consul-lock-guard.sh";
 
-const script = (file: string) => readFileSync(path.join(__dirname, "scripts", file), "utf8");
-/** The scripts' texts, read once from the files kept in the repository. */
-export const LOCK_WRAPPER_SCRIPT = script(LOCK_WRAPPER_FILE);
-export const LOCK_GUARD_SCRIPT = script(LOCK_GUARD_FILE);
+/** The script's text, read once from the file kept in the repository. */
+export const LOCK_WRAPPER_SCRIPT = readFileSync(path.join(__dirname, "scripts", LOCK_WRAPPER_FILE), "utf8");
 
 /**
  * Environment variables the wrapper reads. CONSUL_HTTP_* and CONSUL_CACERT are also read by
@@ -32,9 +27,11 @@ export const LockWrapperEnv = {
   checkSeconds: "CONSUL_LOCK_CHECK_SECONDS",
   deadlineSeconds: "CONSUL_LOCK_DEADLINE_SECONDS",
   mogiGraceSeconds: "MOGI_GRACE_SECONDS",
-  /** Set by the wrapper for the guard: the key `consul lock` holds. */
-  lockKey: "CONSUL_LOCK_KEY",
+  fenceSeconds: "CONSUL_LOCK_FENCE_SECONDS",
 } as const;
+
+/** What the wrapper gives Mogi: its fencing token, and the file that holds it too. */
+export const MogiFencingEnv = { token: "MOGI_FENCING_TOKEN", tokenFile: "MOGI_FENCING_TOKEN_FILE" } as const;
 
 /**
  * Seconds between the wrapper's checks while Consul is unreachable: short enough that Mogi starts
@@ -45,6 +42,11 @@ export const CONSUL_RETRY_SECONDS = 3;
 /** Where Consul's `consul lock` keeps its lock: the key `<prefix>/.lock` (FACTS.md). */
 export function lockKey(prefix: string): string {
   return `${prefix}/.lock`;
+}
+
+/** The fence key: Mogi runs only while the pod's session holds it (scripts/README.md). */
+export function fenceKey(prefix: string): string {
+  return `${prefix}/.fence`;
 }
 
 /** The port `consul` connects to for an `http(s)://host[:port]` address, or undefined if it is not one. */

@@ -26,11 +26,11 @@ const mi = (n: number) => `${n}Mi`;
  */
 export const CONSUL_BINARY_MI = 200;
 export const CONSUL_BIN_SIZE_LIMIT_MI = 256;
-/** The guard's state files: a few short lines, rewritten in place. */
+/** The wrapper's state files: a call's output and the fencing token, rewritten in place. */
 export const LOCK_STATE_SIZE_LIMIT_MI = 1;
 /**
  * Mogi's and the scripts' scratch space at /tmp (the root filesystem may be read-only). Neither
- * the wrapper nor `consul` writes there (the guard's files go to the lock-state volume); 64 MiB
+ * the wrapper nor `consul` writes there (the wrapper's files go to the lock-state volume); 64 MiB
  * is for Mogi's own temporary files. Mogi needing more is a bug to see, not to absorb.
  */
 export const TMP_SIZE_LIMIT_MI = 64;

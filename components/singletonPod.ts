@@ -6,8 +6,8 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { CONSUL_RETRY_SECONDS, consulAddrPort, LOCK_WRAPPER_FILE, LockWrapperEnv, lockKey } from "./lockWrapper";
-import { LOCK_CHECK_SECONDS, LOCK_DEADLINE_SECONDS, MOGI_GRACE_SECONDS } from "./lockTiming";
+import { CONSUL_RETRY_SECONDS, consulAddrPort, fenceKey, LOCK_WRAPPER_FILE, LockWrapperEnv } from "./lockWrapper";
+import { FENCE_SECONDS, LOCK_CHECK_SECONDS, LOCK_DEADLINE_SECONDS, MOGI_GRACE_SECONDS } from "./lockTiming";
 import { EMPTY_DIR_SIZE_LIMITS, INIT_CONTAINER_STORAGE, mainContainerStorage, withEphemeralStorage } from "./podStorage";
 import {
   CONSUL_ANNOTATION_PREFIX, CONSUL_BINARY_IN_IMAGE, DEFAULT_CONSUL_IMAGE, DEFAULT_HEALTH_PATH, DEFAULT_NODE_LOSS_TOLERATION_SECONDS, DEFAULT_PORT,
@@ -107,10 +107,11 @@ export function singletonPodTemplate(args: SingletonWorkloadArgs, labels: Record
     // /tmp is the default of most tools already; set so that an image's own TMPDIR elsewhere
     // (read-only under readOnlyRootFilesystem, unbounded otherwise) does not win.
     { name: "TMPDIR", value: MOUNT.tmp },
-    // The guard's periods: Mogi is gone before anyone else can hold the lock (lockTiming.ts).
+    // The wrapper's periods: Mogi is gone before anyone else can hold the fence key (lockTiming.ts).
     { name: LockWrapperEnv.checkSeconds, value: String(LOCK_CHECK_SECONDS) },
     { name: LockWrapperEnv.deadlineSeconds, value: String(LOCK_DEADLINE_SECONDS) },
     { name: LockWrapperEnv.mogiGraceSeconds, value: String(MOGI_GRACE_SECONDS) },
+    { name: LockWrapperEnv.fenceSeconds, value: String(FENCE_SECONDS) },
   ];
 
   if (objects.ca) {
@@ -140,18 +141,23 @@ export function singletonPodTemplate(args: SingletonWorkloadArgs, labels: Record
     });
   }
   if (consul.configPrefix !== undefined) env.push({ name: "MOGI_CONSUL_CONFIG_PREFIX", value: consul.configPrefix });
-  // Where Mogi reads its fencing token: the lock key's ModifyIndex while its own session holds it
-  // (README, "Fencing"). `consul lock` tells its child only CONSUL_LOCK_HELD, not the key.
-  env.push({ name: "MOGI_LOCK_KEY", value: lockKey(consul.lockPrefix) });
+  // The key whose ModifyIndex is Mogi's fencing token: the wrapper gives Mogi the value it
+  // confirmed (MOGI_FENCING_TOKEN); a downstream may read the key to compare (components/README.md).
+  env.push({ name: "MOGI_FENCE_KEY", value: fenceKey(consul.lockPrefix) });
   for (const [key, value] of Object.entries(args.env ?? {}).sort(([a], [b]) => a.localeCompare(b))) env.push({ name: key, value });
 
   return {
     metadata: { labels: { ...args.podLabels, ...labels }, annotations: { ...args.podAnnotations, ...consulAnnotations(args) } },
     spec: {
       serviceAccountName: objects.serviceAccountName,
+      // Mogi and the wrapper call no Kubernetes API: no token of the service account in the pod.
+      automountServiceAccountToken: false,
+      // The wrapper must be the container's PID 1, whose end ends every process of the container
+      // (components/scripts/README.md); a shared PID namespace would make pause PID 1.
+      shareProcessNamespace: false,
       terminationGracePeriodSeconds: args.terminationGracePeriodSeconds ?? MIN_TERMINATION_GRACE_SECONDS,
       // Replaced soon after its node is lost instead of after Kubernetes' default 300 s: the
-      // replacement cannot run Mogi before the lost holder's guard has stopped it (the lock).
+      // replacement cannot run Mogi before the lost holder's wrapper has stopped it (the fence key).
       tolerations: NODE_LOSS_TAINTS.map((key) => ({ key, operator: "Exists", effect: "NoExecute", tolerationSeconds: args.nodeLossTolerationSeconds ?? DEFAULT_NODE_LOSS_TOLERATION_SECONDS })),
       securityContext: { runAsNonRoot: true, runAsUser: args.runAsUser, seccompProfile: { type: "RuntimeDefault" } },
       initContainers,
@@ -159,7 +165,7 @@ export function singletonPodTemplate(args: SingletonWorkloadArgs, labels: Record
         {
           name: args.name,
           image: args.image,
-          // The wrapper runs `consul lock`, whose child (the guard) runs Mogi's command.
+          // The wrapper is PID 1: it runs `consul lock` for the session, and Mogi's command as its own child.
           command: [`${MOUNT.wrapper}/${LOCK_WRAPPER_FILE}`],
           args: args.command,
           env,

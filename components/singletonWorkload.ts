@@ -5,14 +5,14 @@
  * Kubernetes alone does not give "at most one": `strategy: Recreate` only orders pods during a
  * rollout, and a deleted or evicted pod's replacement starts while the old one is still
  * terminating (FACTS.md, Kubernetes). The container therefore runs the service under
- * `consul lock` through the wrapper in `scripts/consul-lock-wrapper.sh`, and its guard stops it
- * when the lock cannot be confirmed in time; the objects below make them run the way the lock's
- * guarantees assume.
+ * the wrapper in `scripts/consul-lock-wrapper.sh`, its PID 1, which runs it only while the pod's
+ * Consul session holds the fence key and stops it before anyone else can hold it
+ * (scripts/README.md); the objects below make it run the way the lock's guarantees assume.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { selectorLabels, standardLabels } from "./naming";
-import { consulAddrPort, LOCK_GUARD_FILE, LOCK_GUARD_SCRIPT, LOCK_WRAPPER_FILE, LOCK_WRAPPER_SCRIPT, lockKey } from "./lockWrapper";
+import { consulAddrPort, LOCK_WRAPPER_FILE, LOCK_WRAPPER_SCRIPT, lockKey } from "./lockWrapper";
 import { isPlatformOwned, networkPolicySpec, PLATFORM_OWNED_ANNOTATION } from "./networkPolicy";
 import { CA_FILE, POD_SECURITY_RESTRICTED, singletonPodTemplate, TOKEN_KEY } from "./singletonPod";
 import { DEFAULT_PORT, SingletonWorkloadArgs, validateWorkloadArgs } from "./singletonWorkloadArgs";
@@ -67,11 +67,10 @@ export class SingletonWorkload extends pulumi.ComponentResource {
     );
 
     // Auto-named (no metadata.name): a new script replaces the ConfigMap under a new name, which
-    // changes the pod template and so rolls the pod (pulumi-kubernetes#1567, FACTS.md). The wrapper
-    // runs the guard from beside itself, so both scripts live in this one ConfigMap.
+    // changes the pod template and so rolls the pod (pulumi-kubernetes#1567, FACTS.md).
     const wrapper = new k8s.core.v1.ConfigMap(
       `${resourceName}-lock-wrapper`,
-      { metadata: meta(), data: { [LOCK_WRAPPER_FILE]: LOCK_WRAPPER_SCRIPT, [LOCK_GUARD_FILE]: LOCK_GUARD_SCRIPT } },
+      { metadata: meta(), data: { [LOCK_WRAPPER_FILE]: LOCK_WRAPPER_SCRIPT } },
       parent,
     );
     // Auto-named for the same reason: a new token must restart `consul lock`, which reads it at start.

@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { assertBaseName, assertName } from "./naming";
 import { assertKvPrefix, prefixOverlapProblem } from "./consulKv";
-import { LockWrapperEnv } from "./lockWrapper";
+import { LockWrapperEnv, MogiFencingEnv } from "./lockWrapper";
 import { NetworkPolicyArgs, networkPolicyProblems, PlatformOwnedNetworkPolicy } from "./networkPolicy";
 
 type Input<T> = pulumi.Input<T>;
@@ -32,7 +32,8 @@ export const DEFAULT_HEALTH_PATH = "/health";
  * `node.kubernetes.io/unreachable` and `not-ready`). Kubernetes' default is 300 s (the
  * DefaultTolerationSeconds admission plugin), which keeps Mogi away for 5 minutes after a node
  * loss. A short time is safe here because exclusion comes from the lock, not from Kubernetes: the
- * replacement waits for the lock, which the lost holder's guard gave up (README, "Node loss").
+ * replacement waits for the fence key, which the lost holder's session gives up with the lock-delay
+ * (components/scripts/README.md).
  */
 export const DEFAULT_NODE_LOSS_TOLERATION_SECONDS = 10;
 export const MAX_NODE_LOSS_TOLERATION_SECONDS = 300;
@@ -146,7 +147,7 @@ export interface SingletonWorkloadArgs {
 }
 
 /** Environment the component sets for the wrapper and Mogi; `env` may not override it. */
-export const RESERVED_ENV: readonly string[] = [...Object.values(LockWrapperEnv), "CONSUL_HTTP_TOKEN", "MOGI_CONSUL_CONFIG_PREFIX", "MOGI_LOCK_KEY", "TMPDIR"];
+export const RESERVED_ENV: readonly string[] = [...Object.values(LockWrapperEnv), "CONSUL_HTTP_TOKEN", "MOGI_CONSUL_CONFIG_PREFIX", "MOGI_FENCE_KEY", ...Object.values(MogiFencingEnv), "TMPDIR"];
 
 export const CONSUL_ANNOTATION_PREFIX = "consul.hashicorp.com/";
 const CONSUL_ADDR = /^(https?):\/\/[^/\s]+$/;

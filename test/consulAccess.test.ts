@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as consul from "@pulumi/consul";
 import { aclRulesJson, lockAclRules } from "../components/consulAcl";
 import { ConsulAccess, ConsulAccessArgs } from "../components/consulAccess";
-import { lockKey } from "../components/lockWrapper";
+import { fenceKey, lockKey } from "../components/lockWrapper";
 import { SingletonWorkload } from "../components/singletonWorkload";
 import { podConsulAddr } from "../infra/consulAddress";
 import { consulProvider } from "../infra/consulConnection";
@@ -73,7 +73,7 @@ describe("ACL rules", () => {
     expect(() => lockAclRules({ lockPrefix, configPrefix })).toThrow(message);
   });
 
-  test("Mogi's fencing reads are granted: the lock key (with MOGI_LOCK_KEY) and its session's info", () => {
+  test("Mogi's fencing reads are granted: the fence key (MOGI_FENCE_KEY), and the lock key", () => {
     const rules = lockAclRules({ lockPrefix: "service/mogi/lock", configPrefix: "service/mogi/config" });
     // Consul picks the longest matching prefix rule; write includes read.
     const grants = (ruleSet: Record<string, { policy: string }>, resource: string, access: "read" | "write") => {
@@ -81,8 +81,8 @@ describe("ACL rules", () => {
       const policy = match === undefined ? "deny" : ruleSet[match].policy;
       return access === "read" ? policy === "read" || policy === "write" : policy === "write";
     };
+    expect(grants(rules.key_prefix, fenceKey("service/mogi/lock"), "write")).toBe(true); // the wrapper's claim, acquire, release
     expect(grants(rules.key_prefix, lockKey("service/mogi/lock"), "read")).toBe(true); // GET /v1/kv/<prefix>/.lock
-    expect(grants(rules.session_prefix, "consul-server-1", "read")).toBe(true); // GET /v1/session/info/<id>, any node
     expect(grants(rules.key_prefix, "service/other/lock/.lock", "read")).toBe(false);
   });
 

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { SingletonWorkload, SingletonWorkloadArgs } from "../components/singletonWorkload";
 import { DEFAULT_CONSUL_IMAGE } from "../components/singletonWorkloadArgs";
-import { CONSUL_LOCK_CHILD_GRACE_SECONDS, EXCLUSION_MARGIN_SECONDS, GUARD_TICK_SECONDS, LOCK_DELAY_SECONDS } from "../components/lockTiming";
+import { EXCLUSION_MARGIN_SECONDS, FENCE_MARGIN_SECONDS, GUARD_TICK_SECONDS, LOCK_DELAY_SECONDS, STARVATION_BOUND_SECONDS } from "../components/lockTiming";
 import * as pulumi from "@pulumi/pulumi";
 import { childAliases } from "./support/aliases";
 import { findResource, inputsOf, isSecret, kubernetesObjects, record } from "./support/recording";
@@ -20,7 +20,6 @@ jest.mock("../components/lockWrapper", () => {
 });
 
 const SCRIPT_ON_DISK = readFileSync(path.join(__dirname, "..", "components", "scripts", "consul-lock-wrapper.sh"), "utf8");
-const GUARD_ON_DISK = readFileSync(path.join(__dirname, "..", "components", "scripts", "consul-lock-guard.sh"), "utf8");
 const T = {
   component: "mogi:components:SingletonWorkload",
   namespace: "kubernetes:core/v1:Namespace",
@@ -146,8 +145,7 @@ describe("SingletonWorkload", () => {
     const { recording, pod, main } = await declared();
     const configMap = findResource(recording, T.configMap);
     const cm = inputsOf(configMap);
-    // The wrapper runs the guard from beside itself: both in the one executable ConfigMap.
-    expect(cm.data).toEqual({ "consul-lock-wrapper.sh": SCRIPT_ON_DISK, "consul-lock-guard.sh": GUARD_ON_DISK });
+    expect(cm.data).toEqual({ "consul-lock-wrapper.sh": SCRIPT_ON_DISK });
     expect(main.command).toEqual(["/opt/consul-lock/consul-lock-wrapper.sh"]);
     expect(main.args).toEqual(["/usr/bin/mogi", "--listen", ":8080"]);
     const volume = pod.spec.volumes.find((v: { name: string }) => v.name === "lock-wrapper");
@@ -181,31 +179,44 @@ describe("SingletonWorkload", () => {
     expect(envOf("CONSUL_HTTP_ADDR").value).toBe("http://consul-server.consul.svc:8500");
     expect(envOf("CONSUL_LOCK_PREFIX").value).toBe("service/mogi/lock");
     expect(envOf("MOGI_CONSUL_CONFIG_PREFIX").value).toBe("service/mogi/config");
-    // Mogi reads its fencing token from the lock key (README, "Fencing").
-    expect(envOf("MOGI_LOCK_KEY").value).toBe("service/mogi/lock/.lock");
+    // The key whose ModifyIndex the wrapper gives Mogi as its fencing token.
+    expect(envOf("MOGI_FENCE_KEY").value).toBe("service/mogi/lock/.fence");
     // While Consul is unreachable the wrapper waits and retries this often, instead of exiting into
     // the kubelet's restart back-off.
     expect(SCRIPT_ON_DISK).toContain("CONSUL_RETRY_SECONDS");
     expect(envOf("CONSUL_RETRY_SECONDS").value).toBe("3");
   });
 
-  test("the guard gets periods that stop Mogi before anyone else can hold the lock", async () => {
+  test("the wrapper gets periods that stop Mogi's tree before anyone else can hold the fence key", async () => {
     const { envOf } = await declared();
     const seconds = (name: string) => {
-      expect(GUARD_ON_DISK).toContain(name);
+      expect(SCRIPT_ON_DISK).toContain(name);
       return Number(envOf(name).value);
     };
     const deadline = seconds("CONSUL_LOCK_DEADLINE_SECONDS");
     const grace = seconds("MOGI_GRACE_SECONDS");
     const check = seconds("CONSUL_LOCK_CHECK_SECONDS");
-    // Nobody can hold the lock within the 15 s lock-delay of our session's end, which comes after
-    // the last read that confirmed it; Mogi is gone by that read + deadline + 1 s tick + grace.
-    expect(LOCK_DELAY_SECONDS - (deadline + GUARD_TICK_SECONDS + grace)).toBeGreaterThanOrEqual(3);
-    expect(EXCLUSION_MARGIN_SECONDS).toBe(LOCK_DELAY_SECONDS - (deadline + GUARD_TICK_SECONDS + grace));
-    // The guard, not consul lock, kills Mogi: consul lock SIGKILLs the guard 5 s after its SIGTERM.
-    expect(grace).toBeLessThan(CONSUL_LOCK_CHILD_GRACE_SECONDS);
+    const fence = seconds("CONSUL_LOCK_FENCE_SECONDS");
+    // From the last read that confirmed the fence key (sent at q), Mogi's tree is gone by
+    // q + deadline + 1 s tick + grace + the starvation the protocol allows (components/scripts/README.md).
+    const gone = deadline + GUARD_TICK_SECONDS + grace + STARVATION_BOUND_SECONDS;
+    // Invalidated session: nobody holds the key before q + the 15 s lock-delay.
+    expect(gone).toBeLessThan(LOCK_DELAY_SECONDS);
+    expect(EXCLUSION_MARGIN_SECONDS).toBe(LOCK_DELAY_SECONDS - gone);
+    // Deleted key: the next holder waits the fence time from when it saw the key gone (after q).
+    expect(gone).toBeLessThan(fence);
+    expect(FENCE_MARGIN_SECONDS).toBe(fence - gone);
     // More than one read fits in the deadline: one slow read does not stop a healthy Mogi.
     expect(deadline / check).toBeGreaterThanOrEqual(2);
+    // The kubelet waits for the whole stop: Mogi's grace, the release (a call, bounded by the
+    // deadline) and consul lock's end (2 s), before it kills the container.
+    expect(Number(envOf("MOGI_GRACE_SECONDS").value) + deadline + 2).toBeLessThan((await declared()).pod.spec.terminationGracePeriodSeconds);
+  });
+
+  test("the wrapper is the container's PID 1 and the pod mounts no Kubernetes API token", async () => {
+    const { pod } = await declared();
+    expect(pod.spec.shareProcessNamespace).toBe(false);
+    expect(pod.spec.automountServiceAccountToken).toBe(false);
   });
 
   test("the wrapper's state files go to a small emptyDir of their own", async () => {

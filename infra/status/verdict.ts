@@ -62,14 +62,14 @@ export function assess(facts: Facts, firstSeen: FirstSeen = {}): Assessment {
 
   if (holder) {
     if (holder.terminating) check("holder-ready", false, `holder ${holder.name} is terminating: a hand-over is under way`);
-    else if (!holder.ready) check("holder-ready", false, `holder ${holder.name} is not Ready: Mogi is starting or failing its health check, or its lock guard stopped it because the pod cannot confirm the lock with Consul (cut off from Consul); it runs Mogi again once it can`);
+    else if (!holder.ready) check("holder-ready", false, `holder ${holder.name} is not Ready: Mogi is starting or failing its health check, or its lock wrapper stopped it because the pod cannot confirm the lock with Consul (cut off from Consul); it runs Mogi again once it can`);
     else check("holder-ready", true, `holder ${holder.name} is Ready${holder.readySince ? ` since ${holder.readySince}` : ""}`);
   }
 
   for (const pod of facts.pods.filter((p) => p.nodeReady === false)) {
     const since = pod.nodeNotReadySince ? ` since ${pod.nodeNotReadySince}` : "";
     check("pod-node", false, pod.terminating
-      ? `pod ${pod.name} is terminating on node ${pod.node}, which is not Ready${since}: its kubelet stopped reporting, so the pod stays listed until the node returns; if its processes still run, its lock guard stopped Mogi when it lost Consul`
+      ? `pod ${pod.name} is terminating on node ${pod.node}, which is not Ready${since}: its kubelet stopped reporting, so the pod stays listed until the node returns; if its processes still run, its lock wrapper stopped Mogi when it lost Consul`
       : `pod ${pod.name} is on node ${pod.node}, which is not Ready${since}: its kubelet stopped reporting (node lost or cut off). Kubernetes evicts the pod once its node-loss toleration runs out and starts a replacement, which takes the lock once the old session has expired (measured: the replacement's Mogi ${MEASURED.nodeLossSeconds} s after the node's last heartbeat)`);
   }
 

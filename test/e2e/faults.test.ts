@@ -73,7 +73,7 @@ describe("faults a real cluster produces, never two Mogis (parent-observed), sta
       // (Readiness fails after 3 probes, 15 s; the session expires 22.5-30 s after the cut: status
       // may see either first.)
       const waiting = (f: Record<string, string>) => new RegExp(`nobody holds .*waiting for it: ${holder}$`).test(f["lock-held"] ?? "");
-      await statusCli.expectDegraded("the holder not Ready, or nobody holding the lock", (f) => /is not Ready: .*lock guard stopped it/.test(f["holder-ready"] ?? "") || waiting(f), 60_000);
+      await statusCli.expectDegraded("the holder not Ready, or nobody holding the lock", (f) => /is not Ready: .*lock wrapper stopped it/.test(f["holder-ready"] ?? "") || waiting(f), 60_000);
       await statusCli.expectDegraded("the session expired, the pod waiting for the lock", waiting, 60_000);
       expect(intervals.running()).toEqual([]);
       const healed = Date.now();

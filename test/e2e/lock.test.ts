@@ -18,7 +18,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { lockKey } from "../../components/lockWrapper";
+import { fenceKey, lockKey } from "../../components/lockWrapper";
 import { engine } from "../engines/paths";
 import { ConsulServer } from "./support/consulServer";
 import { gracefulHandovers, hardLossTakeovers, HANDOVER_NOTES, LockPods } from "./support/lockPods";
@@ -91,7 +91,7 @@ afterAll(async () => {
   const rows = Object.entries(results).map(([scenario, r]) => `${scenario.padEnd(48)} ${String(r.min).padStart(7)} ${String(r.median).padStart(7)} ${String(r.max).padStart(7)}   ${r.maxConcurrent}   ${r.marginMs ? `${r.marginMs.min}/${r.marginMs.median}/${r.marginMs.max}` : "-"}`);
   if (rows.length) {
     console.log([`${consulVersion}: ms (${RUNS} runs each)`, `${"scenario".padEnd(48)} ${"min".padStart(7)} ${"median".padStart(7)} ${"max".padStart(7)}   maxConcurrent   margin min/median/max`, ...rows].join("\n"));
-    writeResults("lock.json", { consul: consulVersion, overlapJudgedBy: "intervals observed by Mogi's parent (the guard's log lines, stamped on read; SIGKILL time for killed pods)", scenarios: results });
+    writeResults("lock.json", { consul: consulVersion, overlapJudgedBy: "intervals observed by Mogi's parent (the wrapper's log lines, stamped on read; SIGKILL time for killed pods)", scenarios: results });
   }
   removeWorkDir(dir);
 });
@@ -228,7 +228,7 @@ describe("exclusion and hand-over, never two Mogis at once (parent-observed)", (
       holder.link.set("up");
     }
     await currentHolder();
-    record("silent partition: holder's Mogi stopped", stopped, "holder's link black-holed → its Mogi ended (bound: deadline 6 s + tick 1 s + grace 4 s = 11 s)", since);
+    record("silent partition: holder's Mogi stopped", stopped, "holder's link black-holed → its Mogi tree ended (bound: deadline 6 s + tick 1 s + grace 4 s + starvation 2 s = 13 s)", since);
     record("silent partition: taken over", takeovers, "holder's link black-holed → the other pod's Mogi start (session expiry ≤ 30 s + lock-delay 15 s + retry)", since);
     for (const m of margins) expect(m).toBeGreaterThanOrEqual(3_000);
   }), 15 * 60_000);
@@ -251,25 +251,27 @@ describe("exclusion and hand-over, never two Mogis at once (parent-observed)", (
       expect(holder.main.alive).toBe(true);
     }
     await currentHolder();
-    record("Consul unreachable 20 s: holder's Mogi stopped", stopped, "holder's connections refused → its Mogi ended (consul lock's monitor retries, or the guard's deadline)", since);
+    record("Consul unreachable 20 s: holder's Mogi stopped", stopped, "holder's connections refused → its Mogi tree ended (consul lock's monitor retries, or the wrapper's deadline)", since);
     record("Consul unreachable 20 s: a Mogi back", back, "holder's connections refused for 20 s → the next Mogi start in either pod (the old session expires, then lock-delay)", since);
   }), 15 * 60_000);
 });
 
 describe("fencing: a token Mogi can trust", () => {
-  test("graceful with nobody waiting: the key is deleted, so LockIndex starts again at 1, while ModifyIndex still grows", () => withLogs(async () => {
+  test("graceful with nobody waiting: consul lock deletes .lock, the fence key stays (released as stopped), and the next token is greater", () => withLogs(async () => {
     const since = Date.now();
     const first = await startPod(render, token, consul.httpPort);
     const firstToken = await waitFor("the first Mogi's token", () => watch.events().find((e) => e.event === "token" && e.pod === first.name), 30_000);
     first.main.signal("SIGTERM");
     await first.main.exited;
-    // consul lock's cleanup (api.Lock.Destroy) removes the key when nobody else holds it.
+    // consul lock's cleanup (api.Lock.Destroy) removes .lock when nobody else holds it; LockIndex
+    // therefore restarts at 1 and cannot order holders. The fence key is released, never deleted.
     await waitFor("the lock key to be deleted", async () => (await consul.api("GET", `/v1/kv/${lockKey(lockPrefix)}`)).status === 404, 10_000);
+    const [fence] = (await consul.call("GET", `/v1/kv/${fenceKey(lockPrefix)}`)) as { Session?: string; Value: string }[];
+    expect(fence.Session ?? "").toBe("");
+    expect(Buffer.from(fence.Value, "base64").toString()).toMatch(new RegExp(`^stopped ${first.name} `));
     const second = await startPod(render, token, consul.httpPort);
     const secondToken = await waitFor("the next Mogi's token", () => watch.events().find((e) => e.event === "token" && e.pod === second.name), 30_000);
-    expect(secondToken.lockIndex).toBe(1);
-    expect(Number(secondToken.lockIndex)).toBeLessThanOrEqual(Number(firstToken.lockIndex)); // LockIndex would refuse the legitimate holder
-    expect(Number(secondToken.fencingToken)).toBeGreaterThan(Number(firstToken.fencingToken)); // ModifyIndex does not
+    expect(Number(secondToken.fencingToken)).toBeGreaterThan(Number(firstToken.fencingToken)); // ModifyIndex only grows
     await second.main.stop(10_000);
     await waitFor("the lock to be free", async () => (await holderPod()) === undefined, 30_000);
     expect(intervals.maxConcurrent(since)).toBe(1);
@@ -281,7 +283,7 @@ describe("fencing: a token Mogi can trust", () => {
     expect(tokens.length).toBeGreaterThanOrEqual(3 * RUNS);
     const notIncreasing = tokens.filter((t, i) => i > 0 && t.token <= Math.max(...tokens.slice(0, i).map((e) => e.token)));
     expect(notIncreasing).toEqual([]);
-    console.log(`fencing tokens (ModifyIndex) of ${tokens.length} holders, in order: ${tokens.map((t) => t.token).join(" < ")}; their LockIndex: ${tokens.map((t) => t.lockIndex).join(", ")}`);
+    console.log(`fencing tokens (the fence key's ModifyIndex) of ${tokens.length} holders, in order: ${tokens.map((t) => t.token).join(" < ")}`);
   });
 });
 

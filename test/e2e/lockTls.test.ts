@@ -5,7 +5,7 @@
  * declares), run as local pods (support/lockPods.ts, the kubelet's stand-in) around the test Mogi,
  * which reads its fencing token over HTTPS with the same CA.
  *
- * Proves: `consul lock` and the guard hold, hand over and take over the lock over TLS as over plain
+ * Proves: `consul lock` and the wrapper hold, hand over and take over the lock over TLS as over plain
  * HTTP (graceful and hard loss, 3 runs each, never two Mogis at once, judged from the intervals
  * Mogi's parent observed); a pod given another CA logs Consul's TLS error while it waits and never
  * starts Mogi. Measures into test/e2e/results/lock-tls.json.
@@ -74,7 +74,7 @@ afterAll(async () => {
   await stopAll();
   await pods?.stopLinks();
   if (Object.keys(results).length) {
-    writeResults("lock-tls.json", { consul: consulVersion, scheme: "https", overlapJudgedBy: "intervals observed by Mogi's parent (the guard's log lines, stamped on read; SIGKILL time for killed pods)", scenarios: results });
+    writeResults("lock-tls.json", { consul: consulVersion, scheme: "https", overlapJudgedBy: "intervals observed by Mogi's parent (the wrapper's log lines, stamped on read; SIGKILL time for killed pods)", scenarios: results });
     console.log(`${consulVersion}, over HTTPS: ms (${RUNS} runs each)\n${formatScenarios(results)}`);
   }
   removeWorkDir(dir);

@@ -1,12 +1,16 @@
 /**
- * Runs the real lock scripts (components/scripts) with the fake `consul` (test/fixtures/fake-consul)
- * first on PATH, each in a process group of its own that is killed after the test, so that a broken
- * script leaves nothing running. Used by the wrapper's and the guard's suites.
+ * Runs the real lock wrapper (components/scripts) with the fake `consul` (test/fixtures/fake-consul)
+ * first on PATH, as a container runs it: PID 1 of a PID namespace of its own with its own /proc
+ * (`unshare --pid --fork --mount-proc`; with a user namespace too when not root). Each run is a
+ * process group of its own, killed after the test, so that a broken script leaves nothing running.
+ * Mogi's processes are judged from the host's /proc (their PIDs as Mogi records them), never from
+ * Mogi's own word that it stopped.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import { containerArgs, containerInit, UNSHARE } from "./container";
 
 export const SCRIPTS = path.join(__dirname, "..", "..", "components", "scripts");
 export const FAKE_CONSUL_DIR = path.join(__dirname, "..", "fixtures", "fake-consul");
@@ -27,6 +31,17 @@ function killGroup(pgid: number): void {
     // already gone
   }
 }
+
+/** Whether a host PID is a live process (a zombie counts as gone). */
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !/^\S+ \(.*\) [ZX]/s.test(stat);
+  } catch {
+    return false;
+  }
+}
+
 
 /** A scratch directory per test, with a token file; call `setup()` in beforeEach and `teardown()` in afterEach. */
 export class ScriptSandbox {
@@ -55,18 +70,20 @@ export class ScriptSandbox {
     return readFileSync(this.file(name), "utf8");
   }
 
-  /** Lines of a file the fake consul appends to (0 when it does not exist yet). */
-  count(name: string): number {
-    return this.exists(name) ? this.read(name).split("\n").filter(Boolean).length : 0;
+  /** Lines of a file (none when it does not exist yet). */
+  lines(name: string): string[] {
+    return this.exists(name) ? this.read(name).split("\n").filter(Boolean) : [];
   }
 
   /**
-   * Starts `script` with `args`; `whileRunning` may act on the live process. Anything still holding
-   * its output after `limitMs` (a hang, or processes that outlived it) fails the test.
+   * Starts `script` with `args` as a container's PID 1 (or, with `asPid1: false`, as a plain
+   * process); `whileRunning` may act on the live run, given the host PID of the script. Anything
+   * still holding its output after `limitMs` (a hang, or processes that outlived it) fails the test.
    */
-  run(script: string, args: string[], env: NodeJS.ProcessEnv, whileRunning?: (pid: number, stderr: () => string) => Promise<void>, limitMs = 5000): Promise<Run> {
+  run(script: string, args: string[], env: NodeJS.ProcessEnv, whileRunning?: (scriptPid: number, stderr: () => string) => Promise<void>, limitMs = 5000, asPid1 = true): Promise<Run> {
     return new Promise((resolve, reject) => {
-      const child = spawn(path.join(SCRIPTS, script), args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+      const command = asPid1 ? [UNSHARE, ...containerArgs([path.join(SCRIPTS, script), ...args])] : [path.join(SCRIPTS, script), ...args];
+      const child = spawn(command[0], command.slice(1), { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
       this.groups.push(child.pid as number);
       let stdout = "";
       let stderr = "";
@@ -81,10 +98,13 @@ export class ScriptSandbox {
         clearTimeout(timer);
         resolve({ pid: child.pid as number, status, signal, stdout, stderr });
       });
-      if (whileRunning) whileRunning(child.pid as number, () => stderr).catch((error) => {
-        killGroup(child.pid as number);
-        reject(error);
-      });
+      if (whileRunning) {
+        const started = asPid1 ? until(() => containerInit(child.pid as number) !== undefined, "the container's PID 1").then(() => containerInit(child.pid as number) as number) : Promise.resolve(child.pid as number);
+        started.then((pid) => whileRunning(pid, () => stderr)).catch((error) => {
+          killGroup(child.pid as number);
+          reject(error);
+        });
+      }
     });
   }
 }
@@ -105,9 +125,41 @@ export function envOf(values: Record<string, string | undefined>): NodeJS.Proces
 /** A Mogi that writes its argv (as JSON) to $MARKER and exits with `code`. */
 export const argvMogi = (code = 0) => [process.execPath, "-e", `require("fs").writeFileSync(process.env.MARKER, JSON.stringify(process.argv.slice(1))); process.exit(${code})`];
 /**
- * A Mogi that appends a line to $MARKER.ready once its SIGTERM trap is set (one line per start),
- * runs until SIGTERM, then writes "stopped" to $MARKER and exits 0.
+ * A Mogi as real services are: it starts a child of its own (`sleep 1000`) and on SIGTERM takes
+ * $STOP_SECONDS (default 2) to stop. One line per start in $MARKER.ready, once its trap is set:
+ * its PID and its child's as the container sees them, and the fencing token it was given.
  */
-export const untilTermMogi = ["/bin/sh", "-c", 'trap \'echo stopped >> "$MARKER"; exit 0\' TERM; echo ready >> "$MARKER.ready"; while :; do sleep 0.05; done'];
-/** A Mogi that marks $MARKER.ready and ignores SIGTERM (only SIGKILL ends it). */
-export const ignoresTermMogi = ["/bin/sh", "-c", 'trap "" TERM; : > "$MARKER.ready"; while :; do sleep 0.05; done'];
+export const slowStopMogi = ["/bin/sh", "-c", [
+  'sleep 1000 & child=$!',
+  'trap \'sleep "${STOP_SECONDS:-2}"; kill "$child"; echo stopped >> "$MARKER"; exit 0\' TERM',
+  'echo "$$ $child ${MOGI_FENCING_TOKEN:-none}" >> "$MARKER.ready"',
+  'while :; do sleep 0.05; done',
+].join("\n")];
+/** A Mogi that marks $MARKER.ready and ignores SIGTERM (only SIGKILL ends it); its child too. */
+export const ignoresTermMogi = ["/bin/sh", "-c", 'trap "" TERM; sleep 1000 & echo "$$ $!" >> "$MARKER.ready"; while :; do sleep 0.05; done'];
+
+/** The PID namespace of a host PID (its /proc/<pid>/ns/pid link), while the process lives. */
+export function pidNamespace(pid: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/pid`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Live processes of a PID namespace, as the host sees them: host PID, PID inside, command line. */
+export function processesIn(namespace: string): { hostPid: number; nsPid: number; cmd: string }[] {
+  const found: { hostPid: number; nsPid: number; cmd: string }[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const hostPid = Number(entry);
+    if (pidNamespace(hostPid) !== namespace || !processAlive(hostPid)) continue;
+    try {
+      const nsPid = Number(/^NSpid:.*\s(\d+)\s*$/m.exec(readFileSync(`/proc/${entry}/status`, "utf8"))?.[1]);
+      found.push({ hostPid, nsPid, cmd: readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").join(" ").trim() });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}

@@ -147,7 +147,7 @@ export class ConsulServer {
       `disable_update_check = true`,
       // Consul's production recommendation ("Server Performance": 1, not the default 5, which is
       // tuned for t2.micro servers): a leader lost is replaced in 1-2 s, not 5-10 s, so a leader's
-      // restart does not outlast the guard's 6 s deadline (README, "Limits of the guarantee").
+      // restart does not outlast the guard's 6 s deadline (components/README.md#limits-of-the-guarantee).
       `performance { raft_multiplier = 1 }`,
       // The HTTP port stays open with TLS: the suites' own management calls use it (Node's fetch
       // takes no CA); the stack, its pods and `npm run status` are only ever given the HTTPS one.

@@ -8,6 +8,8 @@
  *   any other absolute command path is looked up in the container's "image" (a directory).
  * - init containers run first, in order, and must exit 0; then the main container starts.
  * - env: literal values, and fieldRef metadata.name / metadata.namespace / status.podIP.
+ * - the main container runs as PID 1 of a PID namespace of its own with its own /proc
+ *   (test/support/container.ts); SIGTERM reaches that PID 1, as a runtime sends it.
  * Everything the pod runs (the wrapper, `consul`, the test Mogi) is the real program.
  */
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
@@ -85,7 +87,8 @@ export class LocalPod {
     const { command, env } = this.resolve(container);
     const intervals = this.options.intervals;
     const onLine = intervals && ((line: string, t: number) => intervals.observe(this.options.podName, line, t));
-    this.main = new Proc(`${this.options.podName}/${container.name}`, command[0], command.slice(1), { env: { ...env, ...this.options.extraEnv }, logFile: this.options.logFile, onLine });
+    // As a container runtime runs it: PID 1 of a PID namespace of its own (the wrapper requires it).
+    this.main = new Proc(`${this.options.podName}/${container.name}`, command[0], command.slice(1), { env: { ...env, ...this.options.extraEnv }, logFile: this.options.logFile, onLine, container: true });
     return this.main;
   }
 

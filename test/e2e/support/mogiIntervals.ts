@@ -1,6 +1,7 @@
 /**
- * When each Mogi ran, as its parent saw it: the lock guard logs "starting Mogi" just before it
- * starts Mogi and "Mogi (pid N) exited" once it has reaped it; the pod's runner stamps each line
+ * When each Mogi ran, as its parent saw it: the lock wrapper (the container's PID 1) logs
+ * "starting Mogi" just before it starts Mogi and "Mogi (pid N) exited …; its process tree is gone"
+ * once it has reaped Mogi and no process of Mogi's tree is left; the pod's runner stamps each line
  * the moment it reads it (as a container runtime stamps logs). A pod whose processes are SIGKILLed
  * with its node ends its Mogi at the kill (no process of a SIGKILLed group runs another
  * instruction). Both ends are therefore observed no earlier than they happened, except a start
@@ -14,7 +15,7 @@ import { waitFor } from "./processes";
 
 export interface MogiInterval {
   pod: string;
-  /** When the guard's "starting Mogi" line was read (ms epoch). */
+  /** When the wrapper's "starting Mogi" line was read (ms epoch). */
   start: number;
   /** When its exit line was read, or its pod's processes were SIGKILLed; undefined while it runs. */
   end?: number;
@@ -40,12 +41,12 @@ export interface ScenarioResult {
   note: string;
 }
 
-const STARTING = /^consul-lock-guard: lock confirmed \(session [^)]*\); starting Mogi$/;
-const EXITED = /^consul-lock-guard: Mogi \(pid \d+\) exited with status \d+$/;
+const STARTING = /^consul-lock-wrapper: lock confirmed \(session [^,]*, fencing token \d+\); starting Mogi$/;
+const EXITED = /^consul-lock-wrapper: Mogi \(pid \d+\) exited with status \d+; its process tree is gone$/;
 
 export class MogiIntervals {
   private readonly all: MogiInterval[] = [];
-  /** Output that contradicts the guard's contract (checked by the suites). */
+  /** Output that contradicts the wrapper's contract (checked by the suites). */
   readonly problems: string[] = [];
 
   /** A line of a pod's main container output, as read at `t`. */

@@ -8,8 +8,8 @@ import type { MogiSampler } from "../../support/failover";
 import { sleep } from "./processes";
 
 export interface MogiEvent {
-  /** start, stop; token (its fencing token), token-refused (the key's session was not its own), token-error. */
-  event: "start" | "stop" | "token" | "token-refused" | "token-error";
+  /** start, stop; child (the child process it started); token (its fencing token), token-error (none given). */
+  event: "start" | "stop" | "child" | "token" | "token-error";
   pod: string;
   pid: number;
   ppid?: number;
@@ -61,17 +61,17 @@ export class MogiWatch implements MogiSampler {
  * The fencing tokens the Mogis obtained, per Consul (a token only orders holders of one Consul),
  * in the order they were obtained; throws if a Mogi ran without getting one, or was refused one.
  */
-export function fencingTokens(events: MogiEvent[]): Map<string, { pod: string; token: number; lockIndex: number; t: number }[]> {
-  const problems = events.filter((e) => e.event === "token-refused" || e.event === "token-error");
+export function fencingTokens(events: MogiEvent[]): Map<string, { pod: string; token: number; t: number }[]> {
+  const problems = events.filter((e) => e.event === "token-error");
   if (problems.length) throw new Error(`Mogis without a fencing token: ${JSON.stringify(problems)}`);
   const tokens = events.filter((e) => e.event === "token");
   const started = events.filter((e) => e.event === "start").map((e) => e.pid);
   const missing = started.filter((pid) => !tokens.some((t) => t.pid === pid));
   if (missing.length) throw new Error(`Mogis (pids ${missing.join(", ")}) ran without obtaining a fencing token`);
-  const byConsul = new Map<string, { pod: string; token: number; lockIndex: number; t: number }[]>();
+  const byConsul = new Map<string, { pod: string; token: number; t: number }[]>();
   for (const t of [...tokens].sort((a, b) => a.t - b.t)) {
     const list = byConsul.get(String(t.consul)) ?? [];
-    list.push({ pod: t.pod, token: Number(t.fencingToken), lockIndex: Number(t.lockIndex), t: t.t });
+    list.push({ pod: t.pod, token: Number(t.fencingToken), t: t.t });
     byConsul.set(String(t.consul), list);
   }
   return byConsul;

@@ -5,6 +5,7 @@
 import { ChildProcess, spawn } from "node:child_process";
 import { appendFileSync, closeSync, openSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
+import { containerArgs, containerInit, UNSHARE } from "../../support/container";
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -78,6 +79,11 @@ export interface StartOptions {
    * logs). Output then passes through this process, and each line is logged with that time.
    */
   onLine?: (line: string, t: number) => void;
+  /**
+   * Run as a container (test/support/container.ts): PID 1 of a PID namespace of its own, which
+   * `signal` reaches as a container runtime does.
+   */
+  container?: boolean;
 }
 
 /** One started process. */
@@ -89,6 +95,7 @@ export class Proc {
   constructor(readonly name: string, command: string, args: string[], readonly options: StartOptions) {
     const log = openSync(options.logFile, "a");
     const onLine = options.onLine;
+    if (options.container) [command, args] = [UNSHARE, containerArgs([command, ...args])];
     this.child = spawn(command, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: onLine ? ["ignore", "pipe", "pipe"] : ["ignore", log, log], detached: true });
     if (onLine) {
       const stamped = (stream: NodeJS.ReadableStream | null) => {
@@ -130,9 +137,16 @@ export class Proc {
     return this.exitCode === undefined;
   }
 
-  /** Signals the process itself (not its group). */
+  /** Signals the process itself (not its group); for a container, its PID 1. */
   signal(signal: NodeJS.Signals): void {
-    if (this.alive) process.kill(this.pid, signal);
+    if (!this.alive) return;
+    let target: number | undefined = this.pid;
+    if (this.options.container) {
+      // `unshare` forks the container's PID 1 as it starts: wait the few milliseconds that takes.
+      const until = Date.now() + 2000;
+      while ((target = containerInit(this.pid)) === undefined && this.alive && Date.now() < until) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    }
+    if (target !== undefined) process.kill(target, signal);
   }
 
   /** Signals its whole process group (a node lost: everything it started dies with it). */

@@ -30,7 +30,7 @@ const TEST_MOGI = path.join(__dirname, "..", "fixtures", "test-mogi.js");
  *   its node's own link), instead of the default `consul-server.consul.svc`;
  * - `mogi:image`, `mogi:command`: the test Mogi, the image the test kubelet runs (as the dev shape).
  * `mogi:consul.providerCaFile` keeps its shipped path: the throw-away CA is written there in the
- * project copy, as the README tells users to put their cluster's CA (`files` below).
+ * project copy, as README.md#files-to-replace tells users to put their cluster's CA (`files` below).
  */
 export const OVERRIDDEN_KEYS = ["mogi:command", "mogi:consul.address", "mogi:consul.inClusterHost", "mogi:image", "mogi:kubernetes"];
 
@@ -87,7 +87,7 @@ export function platformCaSecret(): { name: string; key: string } {
 export const POD_SECURITY_ENFORCE = { "pod-security.kubernetes.io/enforce": "restricted" };
 
 /**
- * What the platform team does before the stack's first `up` (README, "Who owns the namespace"), as
+ * What the platform team does before the stack's first `up` (components/README.md#who-owns-the-namespace), as
  * `kubectl create namespace`, `kubectl label … pod-security.kubernetes.io/enforce=restricted` and
  * `kubectl create secret generic consul-ca-cert --from-file=tls.crt=…` would: Mogi's namespace,
  * judged by Pod Security "restricted", with Consul's CA copied into it.
