@@ -9,16 +9,35 @@ import { renderStack } from "../infra/render/render";
 import { listStacks } from "../infra/stacks";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
-let baseline: OfflineResource[];
-beforeAll(async () => {
-  baseline = (await renderStack("dev")).resources;
-});
-
-const clone = () => structuredClone(baseline) as any[];
 const find = (resources: any[], type: string) => resources.find((r) => r.type === type);
 const deployment = (resources: any[]) => find(resources, TYPES.deployment).inputs;
 const pod = (resources: any[]) => deployment(resources).spec.template;
 const main = (resources: any[]) => pod(resources).spec.containers[0];
+const init = (resources: any[]) => pod(resources).spec.initContainers[0];
+
+/** A digest of the right shape, for pinning in tests (the registry is never asked). */
+const DIGEST = `sha256:${"0123456789abcdef".repeat(4)}`;
+
+/** The dev stack's render, as shipped: its images are pinned by tag, which dev allows. */
+let devRender: OfflineResource[];
+/** The dev render with its images pinned by digest too, as production requires: every case starts from it. */
+let baseline: OfflineResource[];
+beforeAll(async () => {
+  devRender = (await renderStack("dev")).resources;
+  const pinned = structuredClone(devRender) as any[];
+  for (const c of [main(pinned), init(pinned)]) c.image = `${c.image}@${DIGEST}`;
+  baseline = pinned;
+});
+
+const clone = () => structuredClone(baseline) as any[];
+const aclRules = (r: any[], rules: unknown) => (find(r, TYPES.aclPolicy).inputs.rules = typeof rules === "string" ? rules : JSON.stringify(rules));
+/** The dev stack's own grants (components/consulAcl.ts), plus `extra`. */
+const devRules = (extra: Record<string, unknown> = {}) => ({
+  key_prefix: { "service/mogi/lock/": { policy: "write" }, "service/mogi/config/": { policy: "read" } },
+  session_prefix: { "": { policy: "write" } },
+  agent_prefix: { "": { policy: "read" } },
+  ...extra,
+});
 
 async function violationsOf(resources: OfflineResource[], policy: string, production = false) {
   return (await evaluatePolicies(resources, production ? productionConfig() : {})).filter((v) => v.policy === policy);
@@ -45,6 +64,7 @@ const cases: Case[] = [
   ["kubernetes-valid-names", (r) => (main(r).name = "Mogi_Main"), "container[1].name"],
   ["consul-acl-least-privilege", (r) => (find(r, TYPES.aclPolicy).inputs.rules = JSON.stringify({ key_prefix: { "": { policy: "write" } } })), 'grants write on key_prefix ""'],
   ["consul-acl-least-privilege", (r) => (find(r, TYPES.aclPolicy).inputs.rules = 'acl = "write"\noperator = "write"'), "grants write on acl, operator"],
+  ["restricted-security-context", (r) => (main(r).securityContext.privileged = true), "container mogi lacks privileged: false"],
   ["image-pinned", (r) => (main(r).image = "ghcr.io/example/mogi:latest"), 'uses "ghcr.io/example/mogi:latest"'],
   ["image-pinned", (r) => (main(r).image = "ghcr.io/example/mogi"), 'uses "ghcr.io/example/mogi"'],
   ["resource-limits", (r) => delete main(r).resources.limits, "has no cpu limit"],
@@ -59,6 +79,33 @@ const cases: Case[] = [
   ["consul-token-from-declared-acl-token", (r) => r.splice(r.indexOf(find(r, TYPES.aclToken)), 1), "the stack declares no consul.AclToken"],
   ["consul-token-from-declared-acl-token", (r) => (pod(r).spec.volumes.find((v: any) => v.name === "consul-token").secret.secretName = "someone-elses-token"), "does not read its Consul token from a Secret of this stack"],
   ["consul-keyprefix-clear-of-lock", (r) => r.push({ type: TYPES.keyPrefix, name: "mogi-kv", parent: null, inputs: { pathPrefix: "service/mogi/" } }), "covers the lock prefix service/mogi/lock"],
+  // The pod's isolation from its node (podPolicies.ts).
+  ["pod-no-host-namespaces", (r) => (pod(r).spec.hostNetwork = true), "the pod sets hostNetwork: true"],
+  ["pod-no-host-namespaces", (r) => Object.assign(pod(r).spec, { hostPID: true, hostIPC: true }), "the pod sets hostPID: true, hostIPC: true"],
+  ["pod-no-hostpath-volumes", (r) => pod(r).spec.volumes.push({ name: "host", hostPath: { path: "/" } }), 'volume host mounts the node\'s "/" (hostPath)'],
+  ["container-no-added-capabilities", (r) => (main(r).securityContext.capabilities.add = ["SYS_ADMIN"]), "container mogi adds capabilities SYS_ADMIN"],
+  ["container-no-added-capabilities", (r) => (init(r).securityContext.capabilities.add = ["NET_ADMIN"]), "container install-consul adds capabilities NET_ADMIN"],
+  ["container-no-host-port", (r) => (main(r).ports[0].hostPort = 8080), "container mogi binds port 8080 on the node as hostPort 8080"],
+  ["pod-no-shared-process-namespace", (r) => (pod(r).spec.shareProcessNamespace = true), "the pod sets shareProcessNamespace: true"],
+  ["read-only-root-filesystem", (r) => (main(r).securityContext.readOnlyRootFilesystem = false), "container mogi has a writable root filesystem"],
+  ["read-only-root-filesystem", (r) => delete init(r).securityContext.readOnlyRootFilesystem, "container install-consul has a writable root filesystem"],
+  ["image-pinned-by-digest", (r) => (main(r).image = "ghcr.io/example/mogi:1.4.2"), 'container mogi uses "ghcr.io/example/mogi:1.4.2", not pinned by digest'],
+  ["image-pinned-by-digest", (r) => (init(r).image = "hashicorp/consul:1.21.3"), "the consul binary this image provides runs with the Consul token"],
+  ["no-service-account-token", (r) => (pod(r).spec.automountServiceAccountToken = true), "Deployment mogi-deployment mounts its ServiceAccount's API token"],
+  // The NetworkPolicy's openness (networkPolicies.ts).
+  ["network-policy-not-open", (r) => find(r, TYPES.networkPolicy).inputs.spec.egress.push({ to: [{ ipBlock: { cidr: "0.0.0.0/0" } }], ports: [{ port: 443 }] }), 'egress[2]: it allows "0.0.0.0/0"'],
+  ["network-policy-not-open", (r) => (find(r, TYPES.networkPolicy).inputs.spec.ingress = [{ from: [{ ipBlock: { cidr: "::/0", except: ["fd00::/8"] } }] }]), 'ingress[0]: it allows "::/0" (with exceptions)'],
+  ["network-policy-not-open", (r) => find(r, TYPES.networkPolicy).inputs.spec.ingress.push({ ports: [{ port: 8080 }] }), "ingress[0]: it names no peer, which allows every address"],
+  // The Consul token's reach (consulAclPolicies.ts).
+  ["consul-acl-own-prefixes-only", (r) => aclRules(r, devRules({ key_prefix: { "service/mogi/lock/": { policy: "write" }, "service/": { policy: "write" } } })), 'grants key_prefix "service/" "write", beyond the stack\'s own prefixes (lock "service/mogi/lock/", configuration "service/mogi/config/")'],
+  ["consul-acl-own-prefixes-only", (r) => aclRules(r, devRules({ node_prefix: { "": { policy: "write" } }, service_prefix: { "": { policy: "write" } } })), 'grants node_prefix rules (""), service_prefix rules ("")'],
+  ["consul-acl-own-prefixes-only", (r) => aclRules(r, devRules({ key_prefix: { "service/mogi/lock/": { policy: "write" }, "service/mogi/config/": { policy: "write" } } })), 'grants key_prefix "service/mogi/config/" "write"'],
+  ["consul-acl-own-prefixes-only", (r) => aclRules(r, devRules({ key: { "service/other/lock/.lock": { policy: "read" } } })), 'grants key "service/other/lock/.lock" "read"'],
+  ["consul-acl-own-prefixes-only", (r) => aclRules(r, devRules({ agent_prefix: { "": { policy: "write" } } })), 'grants agent_prefix "" "write"'],
+  ["consul-acl-own-prefixes-only", (r) => aclRules(r, devRules({ acl: "read", operator: "read", keyring: "read" })), 'grants acl = "read", operator = "read", keyring = "read"'],
+  ["consul-acl-own-prefixes-only", (r) => aclRules(r, 'key_prefix "service/mogi/lock/" { policy = "write" }'), "grants rules that are not the JSON rule document components/consulAcl.ts emits"],
+  ["consul-acl-own-prefixes-only", (r) => find(r, TYPES.aclToken).inputs.policies.push("global-management"), 'also carries policy "global-management", which this stack does not declare'],
+  ["consul-acl-own-prefixes-only", (r) => (find(r, TYPES.aclToken).inputs.serviceIdentities = [{ serviceName: "mogi" }]), "also carries serviceIdentities"],
 ];
 
 describe("policies", () => {
@@ -66,8 +113,11 @@ describe("policies", () => {
     expect(new Set(cases.map(([policy]) => policy))).toEqual(new Set(allPolicies.map((p) => p.name)));
   });
 
-  test("the untouched render violates none of them", async () => {
+  test("the untouched render violates none of them, at production levels once its images are pinned by digest", async () => {
     expect(await evaluatePolicies(baseline, productionConfig())).toEqual([]);
+    // As shipped, dev pins by tag: advised against, not refused.
+    const shipped = await evaluatePolicies(devRender);
+    expect(shipped.map((v) => `${v.level} ${v.policy}`)).toEqual(["advisory image-pinned-by-digest", "advisory image-pinned-by-digest"]);
   });
 
   test.each(cases)("%s: %s", async (policy, mutate, message) => {
@@ -112,6 +162,62 @@ describe("policies", () => {
     expect((await withoutPolicy(" "))[0].level).toBe("mandatory");
   });
 
+  test("an ACL policy narrower than the component's passes: exact keys, a node prefix for sessions and agents, denies", async () => {
+    const resources = clone();
+    aclRules(resources, {
+      key: { "service/mogi/lock/.lock": { policy: "write" }, "service/mogi/config/log-level": { policy: "read" } },
+      key_prefix: { "": { policy: "deny" }, "service/mogi/config/": { policy: "list" } },
+      session_prefix: { "consul-server-": { policy: "write" } },
+      agent_prefix: { "consul-server-": { policy: "read" } },
+    });
+    expect(await violationsOf(resources, "consul-acl-own-prefixes-only")).toEqual([]);
+    // The prefixes are the stack's own: another stack's lock prefix is beyond them.
+    const other = clone();
+    aclRules(other, devRules({ key_prefix: { "service/mogi/prod-eu-1/lock/": { policy: "write" } } }));
+    expect(await violationsOf(other, "consul-acl-own-prefixes-only")).toHaveLength(1);
+    // A prefix that merely starts like the lock prefix ("service/mogi/lockout/") is not under it.
+    const lookalike = clone();
+    aclRules(lookalike, devRules({ key_prefix: { "service/mogi/lock": { policy: "write" } } }));
+    expect((await violationsOf(lookalike, "consul-acl-own-prefixes-only"))[0].message).toContain('key_prefix "service/mogi/lock" "write"');
+  });
+
+  test("a service-account token is allowed where the ServiceAccount disables it, or a setting says why the pod needs it", async () => {
+    const withToken = (change: (r: any[]) => void) => {
+      const resources = clone();
+      delete pod(resources).spec.automountServiceAccountToken;
+      change(resources);
+      return violationsOf(resources, "no-service-account-token");
+    };
+    expect(await withToken(() => undefined)).toHaveLength(1);
+    expect(await withToken((r) => (find(r, "kubernetes:core/v1:ServiceAccount").inputs.automountServiceAccountToken = false))).toEqual([]);
+    // The pod's own field wins over the ServiceAccount's.
+    expect(await withToken((r) => {
+      find(r, "kubernetes:core/v1:ServiceAccount").inputs.automountServiceAccountToken = false;
+      pod(r).spec.automountServiceAccountToken = true;
+    })).toHaveLength(1);
+    expect(await withToken((r) => (deployment(r).metadata.annotations = { "mogi/service-account-token": "Consul's Kubernetes auth method (mogi:consul.authMethod)" }))).toEqual([]);
+    expect(await withToken((r) => (deployment(r).metadata.annotations = { "mogi/service-account-token": " " }))).toHaveLength(1);
+  });
+
+  test("a NetworkPolicy that leaves egress to others (egress: all, as staging) is not open; narrow CIDRs are fine", async () => {
+    const resources = clone();
+    const spec = find(resources, TYPES.networkPolicy).inputs.spec;
+    spec.policyTypes = ["Ingress"];
+    delete spec.egress;
+    spec.ingress = [{ from: [{ ipBlock: { cidr: "10.0.0.0/8" } }], ports: [{ port: 8080 }] }];
+    expect(await violationsOf(resources, "network-policy-not-open")).toEqual([]);
+  });
+
+  test("digest pinning and a read-only root are advisory, and mandatory at production levels", async () => {
+    const resources = clone();
+    main(resources).image = "ghcr.io/example/mogi:1.4.2";
+    main(resources).securityContext.readOnlyRootFilesystem = false;
+    for (const policy of ["image-pinned-by-digest", "read-only-root-filesystem"]) {
+      expect((await violationsOf(resources, policy))[0].level).toBe("advisory");
+      expect((await violationsOf(resources, policy, true))[0].level).toBe("mandatory");
+    }
+  });
+
   test("image pinning and limits are advisory, and mandatory at production levels", async () => {
     const resources = clone();
     main(resources).image = "ghcr.io/example/mogi:latest";
@@ -141,7 +247,7 @@ describe("npm run check", () => {
   };
 
   test("passes the shipped render", async () => {
-    expect((await run(baseline)).code).toBe(0);
+    expect((await run(devRender)).code).toBe(0);
   });
 
   test.each([
@@ -161,6 +267,8 @@ describe("npm run check", () => {
     ["no NetworkPolicy", (r: any[]) => r.splice(r.indexOf(find(r, TYPES.networkPolicy)), 1), "singleton-has-network-policy", "no NetworkPolicy selects Deployment mogi-deployment"],
     ["no ephemeral-storage limit", (r: any[]) => delete main(r).resources.limits["ephemeral-storage"], "ephemeral-storage-limits", "container mogi has no ephemeral-storage limits"],
     ["an unbounded emptyDir", (r: any[]) => delete pod(r).spec.volumes.find((v: any) => v.name === "consul-bin").emptyDir.sizeLimit, "emptydir-size-limit", "emptyDir consul-bin has no sizeLimit"],
+    ["an init image pinned by tag only", (r: any[]) => (init(r).image = "hashicorp/consul:1.21.3"), "image-pinned-by-digest", 'container install-consul uses "hashicorp/consul:1.21.3", not pinned by digest'],
+    ["a writable root", (r: any[]) => (main(r).securityContext.readOnlyRootFilesystem = false), "read-only-root-filesystem", "container mogi has a writable root filesystem"],
   ])("with %s: passes, but fails with --production, naming the rule and why", async (_label, mutate, policy, why) => {
     const resources = clone();
     mutate(resources);

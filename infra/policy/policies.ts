@@ -1,29 +1,24 @@
 /**
  * CrossGuard policies that encode the singleton guarantee. Plain objects, so that the pack
- * (`index.ts`) and the offline check (`evaluate.ts`) run exactly the same code.
+ * (`index.ts`) and the offline check (`evaluate.ts`) run exactly the same code. The pod's
+ * isolation from its node (`podPolicies.ts`), the Consul token's reach (`consulAclPolicies.ts`)
+ * and the NetworkPolicy's openness (`networkPolicies.ts`) have their own files; this one lists
+ * them all (`allPolicies`). What each refuses and why: README.md beside it.
  *
  * Scope: every Deployment in a stack that uses this pack is a singleton run under the lock.
  * Each message says what is wrong, why, and how to fix it.
  */
-import type { EnforcementLevel, ReportViolation, ResourceValidationPolicy, StackValidationPolicy, PolicyResource } from "@pulumi/policy";
+import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import { nameProblem, NameRule, nameRuleForKind } from "../../components/naming";
 import { consulAddrPort, LOCK_WRAPPER_FILE as WRAPPER_FILE } from "../../components/lockWrapper";
 import { kvPrefixesOverlap } from "../../components/consulKv";
 import { PLATFORM_OWNED_ANNOTATION } from "../../components/networkPolicy";
+import { containersOf, fail, label, mainContainer, onType, podSpec, Props, sameNamespace, selects, TYPES } from "./shared";
+import { podResourcePolicies, podStackPolicies } from "./podPolicies";
+import { consulAclOwnPrefixesOnly } from "./consulAclPolicies";
+import { networkPolicyNotOpen } from "./networkPolicies";
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
-type Props = Record<string, any>;
-
-export const TYPES = {
-  deployment: "kubernetes:apps/v1:Deployment",
-  pdb: "kubernetes:policy/v1:PodDisruptionBudget",
-  service: "kubernetes:core/v1:Service",
-  secret: "kubernetes:core/v1:Secret",
-  aclPolicy: "consul:index/aclPolicy:AclPolicy",
-  aclToken: "consul:index/aclToken:AclToken",
-  keyPrefix: "consul:index/keyPrefix:KeyPrefix",
-  networkPolicy: "kubernetes:networking.k8s.io/v1:NetworkPolicy",
-} as const;
+export { TYPES } from "./shared";
 
 const CONSUL_PREFIX = "consul.hashicorp.com/";
 /** Pod annotations consul-k8s reads (control-plane/connect-inject/constants/annotations_and_labels.go). */
@@ -36,30 +31,6 @@ const REAL_POD_ANNOTATIONS = new Set([
   "prometheus-scrape-path", "connect-inject-status", "envoy-extra-args",
 ]);
 const REAL_POD_ANNOTATION_PREFIXES = ["service-meta-", "sidecar-proxy-", "consul-sidecar-"];
-
-const fail = (what: string, why: string, fix: string) => `${what}: ${why}. Fix: ${fix}.`;
-
-/** A resource policy for one type token; `check` sees the resource's inputs. */
-function onType(
-  type: string,
-  name: string,
-  description: string,
-  enforcementLevel: EnforcementLevel,
-  check: (props: Props, report: (message: string) => void) => void,
-): ResourceValidationPolicy {
-  return {
-    name,
-    description,
-    enforcementLevel,
-    validateResource: (args, reportViolation: ReportViolation) => {
-      if (args.type === type) check(args.props ?? {}, (message) => reportViolation(message));
-    },
-  };
-}
-
-const podSpec = (d: Props): Props => d.spec?.template?.spec ?? {};
-const containersOf = (d: Props): Props[] => [...(podSpec(d).initContainers ?? []), ...(podSpec(d).containers ?? [])];
-const mainContainer = (d: Props): Props | undefined => podSpec(d).containers?.[0];
 
 export const oneReplica = onType(TYPES.deployment, "singleton-one-replica", "A singleton Deployment runs exactly one replica.", "mandatory", (d, report) => {
   if (d.spec?.replicas !== 1) {
@@ -249,11 +220,6 @@ export const emptyDirSizeLimit = onType(TYPES.deployment, "emptydir-size-limit",
 
 /* Stack policies: relations between resources. */
 
-const selects = (selector: Props | undefined, labels: Props | undefined) =>
-  !!selector && Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels?.[k] === v);
-const sameNamespace = (a: Props, b: Props) => (a.metadata?.namespace ?? "default") === (b.metadata?.namespace ?? "default");
-const label = (r: PolicyResource) => `${r.type.split(":").pop()} ${r.name}`;
-
 export const pdbAndService: StackValidationPolicy = {
   name: "singleton-has-pdb-and-service",
   description: "Every singleton Deployment has exactly one PodDisruptionBudget and a Service selecting it.",
@@ -335,6 +301,9 @@ export const keyPrefixClearOfLock: StackValidationPolicy = {
 export const resourcePolicies: ResourceValidationPolicy[] = [
   oneReplica, recreateStrategy, runsUnderLock, wrapperExecutable, realConsulAnnotations, serviceAccountIsService, lockBypassesSidecar,
   noLiteralSecrets, restrictedSecurityContext, validNames, aclLeastPrivilege, imagePinned, resourceLimits, ephemeralStorageLimits, emptyDirSizeLimit,
+  ...podResourcePolicies, networkPolicyNotOpen,
 ];
-export const stackPolicies: StackValidationPolicy[] = [pdbAndService, networkPolicyDeclared, tokenFromDeclaredAclToken, keyPrefixClearOfLock];
+export const stackPolicies: StackValidationPolicy[] = [
+  pdbAndService, networkPolicyDeclared, tokenFromDeclaredAclToken, keyPrefixClearOfLock, ...podStackPolicies, consulAclOwnPrefixesOnly,
+];
 export const allPolicies = [...resourcePolicies, ...stackPolicies];

@@ -1,0 +1,114 @@
+/**
+ * The Consul token's reach: its policy may grant no more than components/consulAcl.ts emits for
+ * this stack's own prefixes, and the token carries nothing else. `consul-acl-least-privilege`
+ * catches the worst grants in any policy; this one holds the stack's token to its exact shape.
+ *
+ * The maximum is written here, not computed by calling the component: a change that widens the
+ * component must also change this file, which its code owners review (.github/CODEOWNERS).
+ */
+import type { StackValidationPolicy } from "@pulumi/policy";
+import { containersOf, envValue, fail, label, Props, TYPES } from "./shared";
+
+type Access = "read" | "write" | "list" | "deny";
+/** What a rule may grant under a maximum: the maximum itself or less (deny < list < read < write). */
+const WITHIN: Record<"read" | "write", readonly Access[]> = { write: ["write", "read", "list", "deny"], read: ["read", "list", "deny"] };
+
+/** Where the pod's settings name its prefixes (components/singletonPod.ts). */
+const LOCK_PREFIX_ENV = "CONSUL_LOCK_PREFIX";
+const CONFIG_PREFIX_ENV = "MOGI_CONSUL_CONFIG_PREFIX";
+
+/**
+ * Rule kinds the token may have, each with the most it may grant: what lockAclRules emits.
+ * - key_prefix/key: write under `<lock prefix>/`, read under `<config prefix>/`, else deny only;
+ * - session_prefix/session: write, on any node (`session_prefix ""`: `consul lock` creates its
+ *   session on the node of whichever agent answers);
+ * - agent_prefix/agent: read, on any node (`agent_prefix ""`: `consul lock` reads /v1/agent/self).
+ * A narrower rule (a longer prefix, a lesser access, deny) always passes. Every other kind (acl,
+ * operator, keyring, node, service, event, query, mesh, peering, ...) is refused, whatever it grants.
+ */
+const NODE_SCOPED: Record<string, { max: "read" | "write"; everyNode: boolean }> = {
+  session_prefix: { max: "write", everyNode: true },
+  session: { max: "write", everyNode: true },
+  agent_prefix: { max: "read", everyNode: true },
+  agent: { max: "read", everyNode: true },
+};
+const KEY_KINDS = ["key_prefix", "key"];
+/** Token fields that grant rights beyond its policies. */
+const TOKEN_EXTRAS = ["roles", "serviceIdentities", "nodeIdentities", "templatedPolicies"];
+
+/** The stack's prefixes, as its pods are told them. */
+function stackPrefixes(deployments: Props[]): { lock: string[]; config: string[] } {
+  const values = (name: string) => deployments.flatMap((d) => containersOf(d).map((c) => envValue(c, name))).filter((v): v is string => !!v);
+  return { lock: values(LOCK_PREFIX_ENV), config: values(CONFIG_PREFIX_ENV) };
+}
+
+const isAccess = (v: unknown): v is Access => v === "read" || v === "write" || v === "list" || v === "deny";
+
+/** One rule kind's grants as [name, access]; undefined when the shape is not Consul's JSON rule form. */
+function grantsOf(value: unknown): [string, unknown][] | undefined {
+  const blocks = Array.isArray(value) ? value : [value];
+  if (!blocks.every((b) => typeof b === "object" && b !== null && !Array.isArray(b))) return undefined;
+  return blocks.flatMap((block) => Object.entries(block as Props).map(([name, rule]): [string, unknown] => [name, (rule as Props | null)?.policy]));
+}
+
+/** Each grant of `rules` beyond the maximum, described; or the reason the rules cannot be checked. */
+export function grantsBeyond(rules: unknown, prefixes: { lock: string[]; config: string[] }): string[] {
+  let parsed: unknown;
+  try {
+    parsed = typeof rules === "string" ? JSON.parse(rules) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return ["rules that are not the JSON rule document components/consulAcl.ts emits (they cannot be checked)"];
+  const beyond: string[] = [];
+  for (const [kind, value] of Object.entries(parsed as Props)) {
+    const grants = grantsOf(value);
+    const scoped = NODE_SCOPED[kind];
+    if (!KEY_KINDS.includes(kind) && !scoped) {
+      beyond.push(typeof value === "string" ? `${kind} = ${JSON.stringify(value)}` : `${kind} rules (${(grants ?? []).map(([name]) => JSON.stringify(name)).join(", ") || "any"})`);
+      continue;
+    }
+    if (!grants) {
+      beyond.push(`${kind} in a form that cannot be checked`);
+      continue;
+    }
+    for (const [name, access] of grants) {
+      const shown = `${kind} ${JSON.stringify(name)} ${JSON.stringify(access)}`;
+      if (!isAccess(access)) beyond.push(shown);
+      else if (scoped) {
+        if (!WITHIN[scoped.max].includes(access) || (name === "" && !scoped.everyNode && access !== "deny")) beyond.push(shown);
+      } else {
+        const under = (list: string[]) => list.some((p) => name.startsWith(`${p}/`));
+        const max = under(prefixes.lock) ? "write" : under(prefixes.config) ? "read" : undefined;
+        if (max ? !WITHIN[max].includes(access) : access !== "deny") beyond.push(shown);
+      }
+    }
+  }
+  return beyond;
+}
+
+export const consulAclOwnPrefixesOnly: StackValidationPolicy = {
+  name: "consul-acl-own-prefixes-only",
+  description: "The stack's Consul token grants only its own lock (write) and configuration (read) prefixes and what `consul lock` needs, as components/consulAcl.ts emits.",
+  enforcementLevel: "mandatory",
+  validateStack: (args, reportViolation) => {
+    const prefixes = stackPrefixes(args.resources.filter((r) => r.type === TYPES.deployment).map((d) => d.props));
+    const policies = args.resources.filter((r) => r.type === TYPES.aclPolicy);
+    const ownPrefixes = `lock ${prefixes.lock.map((p) => `"${p}/"`).join(", ") || "(none)"}, configuration ${prefixes.config.map((p) => `"${p}/"`).join(", ") || "(none)"}`;
+    for (const policy of policies) {
+      const beyond = grantsBeyond(policy.props.rules, prefixes);
+      if (beyond.length) {
+        reportViolation(fail(`${label(policy)} (${JSON.stringify(policy.props.name)}) grants ${beyond.join(", ")}, beyond the stack's own prefixes (${ownPrefixes})`, "a leaked pod token could then read or change other services' keys, release their locks, or act on Consul's catalog, ACLs and operator endpoints", "grant only what components/consulAcl.ts emits for this stack's lockPrefix and configPrefix"), policy.urn);
+      }
+    }
+    const policyNames = new Set(policies.map((p) => p.props.name));
+    for (const token of args.resources.filter((r) => r.type === TYPES.aclToken)) {
+      const foreign = ((token.props.policies ?? []) as unknown[]).filter((name) => !policyNames.has(name));
+      const extras = TOKEN_EXTRAS.filter((field) => Array.isArray(token.props[field]) && token.props[field].length > 0);
+      if (foreign.length || extras.length) {
+        const what = [...foreign.map((name) => `policy ${JSON.stringify(name)}, which this stack does not declare`), ...extras.map((field) => `${field}`)];
+        reportViolation(fail(`${label(token)} also carries ${what.join(", ")}`, "their rights are not the stack's reviewed policy (a management policy or a service identity grants far more)", "attach only the stack's own AclPolicy (ConsulAccess)"), token.urn);
+      }
+    }
+  },
+};
