@@ -1,10 +1,12 @@
 /**
  * What every command line of this project does with its arguments (`npm start`, `npm run deploy`,
- * `status`, `check`, `bench`, `engines`), in one place so that they all behave alike:
- * `--help` or `-h` anywhere prints the usage on stdout and exits 0 (asking for help is not an
- * error, and a script may pipe it); a wrong argument prints what is wrong and then the usage on
- * stderr, and exits 2 (unless the command documents another code), never with a stack trace.
+ * `status`, `check`, `bench`, `bench:deploy`, `engines`), in one place so that they all behave
+ * alike: `--help` or `-h` anywhere prints the usage on stdout and exits 0 (asking for help is not
+ * an error, and a script may pipe it); a wrong argument prints one line on stderr saying what is
+ * wrong and where the usage is, and exits 2 (unless the command documents another code); nothing
+ * ends in a stack trace (runAsScript).
  */
+import * as path from "node:path";
 
 /** A wrong argument: its message says what is wrong; the usage is added by parseCommandLine. */
 export class UsageError extends Error {}
@@ -44,9 +46,15 @@ export function parseCommandLine<T>(argv: string[], command: CommandLine<T>, io:
     return { args: command.parse(argv) };
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    io.err(`${command.name}: ${error.message}\n${command.usage}`);
+    io.err(`${command.name}: ${error.message}; see \`${helpCommand(command.usage)}\``);
     return { exitCode: command.usageExitCode ?? EXIT_USAGE };
   }
+}
+
+/** How to ask a command for its usage, from the usage's first line: `npm run status -- --help`. */
+export function helpCommand(usage: string): string {
+  const command = /^usage: (npm (?:run )?[\w:]+)/.exec(usage)?.[1] ?? "the command";
+  return `${command} -- --help`;
 }
 
 /**
@@ -78,7 +86,19 @@ export function onlyCountOption(argv: string[], name: string, fallback: number):
   return count;
 }
 
-/** Runs an entry point's main when the file is run as a script, with its result as exit code. */
-export function runAsScript(main: (argv: string[]) => Promise<number>): void {
-  main(process.argv.slice(2)).then((code) => (process.exitCode = code));
+/**
+ * Runs an entry point's main when the file is run as a script, with its result as exit code. An
+ * error main did not expect still ends in one line on stderr and exit 1, not a stack trace
+ * (MOGI_DEBUG=1 prints the trace too, for a bug report).
+ */
+export function runAsScript(main: (argv: string[]) => Promise<number>, name = path.basename(process.argv[1] ?? "command", path.extname(process.argv[1] ?? ""))): void {
+  main(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (error: unknown) => {
+      const message = error instanceof Error ? error.message : String(error);
+      process.stderr.write(`${name}: unexpected error: ${message.split("\n").find((line) => line.trim())?.trim() ?? "(no message)"}${process.env.MOGI_DEBUG ? "" : " (MOGI_DEBUG=1 shows where)"}\n`);
+      if (process.env.MOGI_DEBUG) process.stderr.write(`${(error as Error)?.stack ?? ""}\n`);
+      process.exitCode = 1;
+    },
+  );
 }

@@ -2,11 +2,12 @@
 // index loads the serializer eagerly and with it TypeScript (runtime/closure/parseFunction.js, via
 // typescript-shim.js), @npmcli/arborist and normalize-package-data (runtime/closure/codePaths.js):
 // 0.6–0.7 s of the 1 s `require("@pulumi/pulumi")` costs on the 2-core machine, paid by every
-// preview and up (README, "Deploy loop: where the time goes"). Pulumi means TypeScript to load
-// lazily (tsutils.js requires the shim inside a function "to avoid always loading" it); this does
-// the same for those three eager requires. Each gets a stand-in that loads the real module on first
-// use, so a program that does serialize a function (pulumi.runtime.serializeFunction, dynamic
-// providers, computeCodePaths) gets exactly what it would have got.
+// preview and up (test/e2e/bench/README.md#the-sdks-function-serializer-loads-on-first-use).
+// Pulumi means TypeScript to load lazily (tsutils.js requires the shim inside a function "to avoid
+// always loading" it); this does the same for those three eager requires. Each gets a stand-in
+// that loads the real module on first use, so a program that does serialize a function
+// (pulumi.runtime.serializeFunction, dynamic providers, computeCodePaths) gets exactly what it
+// would have got.
 //
 // The stand-ins fit how 3.248.0's compiled JavaScript uses each module, so they apply to that
 // version only: any other SDK version loads as usual, and a unit test fails when package.json

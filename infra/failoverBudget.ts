@@ -1,7 +1,7 @@
 /**
  * How long Mogi can be without an active instance, from the facts of `consul lock` and of
- * Kubernetes' node lifecycle (FACTS.md; components/lockTiming.ts). These are upper bounds from
- * configuration; the README puts the measured times (test/e2e/results) beside them.
+ * Kubernetes' node lifecycle (components/lockTiming.ts, with its sources). These are upper bounds
+ * from configuration; README.md#failover-budget puts the measured times (test/e2e/results) beside them.
  */
 import { CONSUL_RETRY_SECONDS } from "../components/lockWrapper";
 import {
@@ -26,11 +26,11 @@ export const NODE_MONITOR_PERIOD_SECONDS = 5;
 export const HARD_LOSS_MAX_SECONDS = SESSION_INVALIDATION_MAX_SECONDS + LOCK_DELAY_SECONDS + WAITER_RETRY_SECONDS;
 
 export interface FailoverBudget {
-  /** Pod deleted, drained or rolled out: the guard gives Mogi its grace, then the lock is released. */
+  /** Pod deleted, drained or rolled out: the wrapper gives Mogi's tree its grace, then releases the fence key and the lock. */
   gracefulHandoverMaxSeconds: number;
   /** Another pod waiting (lock level): the holder's processes killed, or the holder cut off from Consul. */
   hardLossMaxSeconds: number;
-  /** The holder cut off from Consul: its guard stops Mogi within the deadline, its tick and Mogi's grace. */
+  /** The holder cut off from Consul: its wrapper stops Mogi's tree within the deadline, its tick, Mogi's grace and the starvation bound. */
   partitionedHolderStopsMogiSeconds: number;
   /**
    * Node lost (through Kubernetes, from its last heartbeat): the node is marked after the grace
@@ -44,7 +44,7 @@ export interface FailoverBudget {
    * again (no container restart, so no back-off). Assumes Consul's production Raft timing
    * (`raft_multiplier = 1`): with the default 5, losing a server that also leads makes reads fail
    * longer than the guard's deadline, Mogi stops before the session is invalidated, and the gap
-   * grows by up to ~10 s (README, "Limits of the guarantee").
+   * grows by up to ~10 s (components/README.md#limits-of-the-guarantee).
    */
   consulServerRestartMaxSeconds: number;
   /** Consul unreachable, then back (counted from its return): one retry, then as a hard loss. */
@@ -69,10 +69,9 @@ export function failoverBudget(readinessPeriodSeconds: number, nodeLossToleratio
 /**
  * What the real-engine tier measured (`npm run test:e2e`, test/e2e/results; medians of 3 runs on
  * the 2-core machine, seconds). Printed beside the bounds by `npm start` and used in
- * `npm run status`' expectations; the README's "Failover budget" has every run and margin.
+ * `npm run status`' expectations; test/README.md#measured-failover has every run and margin.
  */
 export const MEASURED = {
-  on: "2026-12-02",
   /** Lock level: SIGTERM to the holder's wrapper → the next Mogi's start. */
   gracefulSeconds: 0.38,
   /** Lock level: the holder's link black-holed → its Mogi ended. */

@@ -12,7 +12,7 @@ import { podConsulAddr } from "./consulAddress";
 import { consulProvider } from "./consulConnection";
 import { consulTlsProblem } from "./consulTls";
 import { failoverBudget } from "./failoverBudget";
-import { PROJECT_DIR } from "./stacks";
+import { PROJECT_DIR, readStack } from "./stacks";
 
 // Whether a key was set with `--secret`. Exported by the SDK's runtime but left out of its type
 // declarations; checked here so that an SDK upgrade without it fails loudly rather than leaking.
@@ -20,13 +20,28 @@ import { PROJECT_DIR } from "./stacks";
 const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret?: (key: string) => boolean };
 if (typeof isConfigSecret !== "function") throw new Error("@pulumi/pulumi no longer exports runtime/config isConfigSecret; update infra/program.ts");
 
-/** Validated settings, or a RunError (no stack trace) listing every problem, before any resource. */
+/**
+ * Validated settings, or a RunError (no stack trace) listing every problem, before any resource.
+ * Every key the engine hands over is checked, whatever its namespace: the providers below are
+ * explicit and take only `mogi:*` settings, so a `kubernetes:context` or `consul:address` would
+ * otherwise be ignored without a word (parseStackConfig refuses it, naming the `mogi:` setting).
+ */
 export function readSettings(): Settings {
   try {
     return parseStackConfig(pulumi.runtime.allConfig(), (key) => isConfigSecret?.(key) ?? false, { projectDir: PROJECT_DIR, env: process.env });
   } catch (error) {
-    if (error instanceof ConfigError) throw new pulumi.RunError(`stack "${pulumi.getStack()}": ${error.message}`);
+    if (error instanceof ConfigError) throw new pulumi.RunError(`stack "${pulumi.getStack()}": ${withStackFile(error).message}`);
     throw error;
+  }
+}
+
+/** The problems placed in the stack's file (`stacks/Pulumi.<stack>.yaml:<line>`) when it is there to read. */
+function withStackFile(error: ConfigError): ConfigError {
+  try {
+    const source = readStack(pulumi.getStack());
+    return error.in({ file: source.file, locate: source.locate });
+  } catch {
+    return error;
   }
 }
 

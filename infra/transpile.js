@@ -1,7 +1,7 @@
 // Lets Node.js `require` this project's TypeScript: each .ts file is transpiled on load by esbuild
 // (types removed, nothing checked; `npm run build` type-checks). Used where load time is paid on
 // every deploy: the program's and the policy pack's entries (Pulumi.yaml `main`, infra/policy's
-// package.json `main`) and `npm run deploy`. README, "Deploy loop: where the time goes".
+// package.json `main`) and `npm run deploy`. What it saves: test/e2e/bench/README.md.
 //
 // Why not ts-node: Pulumi's runners register their vendored ts-node 7 with type-checking
 // (@pulumi/pulumi cmd/run/run.js unless tsconfig says `noCheck`; cmd/run-policy-pack/run.js

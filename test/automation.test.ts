@@ -11,12 +11,24 @@ import { UnknownStackError } from "../infra/stacks";
 import { integrationPrerequisites } from "./integration/prerequisites";
 
 const ROOT = path.join(__dirname, "..");
+/** A stack file the program accepts (no environment: development), plus `extra` lines; its kubeconfig is in `dir`. */
+const validStack = (extra = "") => [
+  "config:",
+  "  mogi:image: quay.io/example/mogi:1.4.2",
+  "  mogi:command: [mogi]",
+  "  mogi:readOnlyRootFilesystem: true",
+  "  mogi:networkPolicy: { dns: kube-dns }",
+  `  mogi:kubernetes: { kubeconfig: ${path.join(dir, "kubeconfig")} }`,
+  '  mogi:consul: { address: "127.0.0.1:8500" }',
+  "",
+].join("\n") + extra;
 let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), "mogi-deploy-"));
   mkdirSync(path.join(dir, "stacks"));
-  writeFileSync(path.join(dir, "stacks", "Pulumi.prod-x.yaml"), "config:\n  mogi:environment: production\n");
-  writeFileSync(path.join(dir, "stacks", "Pulumi.lab.yaml"), "config:\n  mogi:image: x:1\n");
+  writeFileSync(path.join(dir, "kubeconfig"), "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:6443\"}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: lab, context: {cluster: c, user: u}}]\ncurrent-context: lab\n");
+  writeFileSync(path.join(dir, "stacks", "Pulumi.prod-x.yaml"), validStack("  mogi:environment: production\n"));
+  writeFileSync(path.join(dir, "stacks", "Pulumi.lab.yaml"), validStack());
   mkdirSync(path.join(dir, "empty-bin"));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

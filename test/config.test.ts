@@ -75,41 +75,41 @@ describe("configuration", () => {
     ["untagged image in production", { image: "quay.io/example/mogi" }, 'mogi:image: "quay.io/example/mogi" has no tag'],
     ["overlapping prefixes", { consul: consul({ lockPrefix: "service/mogi", configPrefix: "service/mogi/config" }) }, 'mogi:consul.configPrefix: "service/mogi/config" overlaps the lock prefix "service/mogi"'],
     ["unsafe prefix", { consul: consul({ lockPrefix: "/service/mogi/lock" }) }, "mogi:consul.lockPrefix: \"/service/mogi/lock\" must not start with '/'"],
-    ["unknown PDB mode", { pdb: "none" }, 'mogi:pdb: must be one of "allow-drain", "block-voluntary-evictions"'],
+    ["unknown PDB mode", { pdb: "none" }, 'mogi:pdb: "none" is not one of "allow-drain", "block-voluntary-evictions"'],
     ["missing Consul address", { consul: JSON.stringify({ scheme: "http" }) }, "mogi:consul.address: required, but not set"],
     ["missing image", { image: undefined }, "mogi:image: required, but not set"],
-    ["unknown setting", { imagee: "typo" }, "mogi:imagee: unknown setting"],
-    ["unknown nested setting", { consul: consul({ token: "x" }) }, "mogi:consul.token: unknown setting"],
+    ["unknown setting", { imagee: "typo" }, 'mogi:imagee = "typo": unknown setting; did you mean `mogi:image`? (the settings are listed in the README\'s settings table)'],
+    ["unknown nested setting", { consul: consul({ token: "x" }) }, "mogi:consul.token = [secret]: unknown field of mogi:consul (its fields: address, scheme, datacenter, inClusterHost, caPem, caFrom, providerCaPem, providerCaFile, lockPrefix, configPrefix, kv, binaryImage, imageHasConsul, datacenters)"],
     ["https without CA", { consul: consul({ scheme: "https" }) }, 'mogi:consul.caPem: required when consul.scheme is "https"'],
     ["https with the pod's CA only", { consul: consul({ scheme: "https", caFrom: { kind: "Secret", name: "ca", key: "tls.crt" } }) }, 'mogi:consul.providerCaFile: required when consul.scheme is "https" and consul.caPem is not set: Pulumi\'s Consul provider must trust Consul\'s CA too, and consul.caFrom reaches only the pod; set consul.providerCaFile (a PEM file) or consul.providerCaPem, or export CONSUL_CA_FILE or CONSUL_CAPATH where pulumi runs'],
     ["two CAs for the provider", { consul: consul({ scheme: "https", caPem: PEM, providerCaPem: PEM }) }, "mogi:consul: set only one of consul.caPem, consul.providerCaPem: each gives the provider its CA"],
     ["a provider CA over http", { consul: consul({ providerCaPem: PEM }) }, 'mogi:consul.scheme: a CA is configured but the scheme is "http"'],
-    ["a provider CA file that is not there", { consul: consul({ scheme: "https", caPem: undefined, caFrom: { kind: "Secret", name: "ca", key: "k" }, providerCaFile: "stacks/consul-ca/nope.pem" }) }, `mogi:consul.providerCaFile: cannot read ${path.join(__dirname, "..", "stacks", "consul-ca", "nope.pem")} (ENOENT)`],
-    ["a provider CA file without a certificate", { consul: consul({ scheme: "https", caFrom: { kind: "Secret", name: "ca", key: "k" }, providerCaFile: "package.json" }) }, "holds no PEM certificate"],
-    ["the platform's CA in a namespace this stack creates", { createNamespace: undefined }, 'mogi:createNamespace: must be false when consul.caFrom is set: the Secret "consul-ca-cert" lives in Mogi\'s namespace but is not declared by this stack, so the platform owns that namespace'],
-    ["unknown scheme", { consul: consul({ scheme: "ftp" }) }, 'mogi:consul.scheme: must be one of "http", "https"'],
-    ["grace period too short", { terminationGracePeriodSeconds: "10" }, "mogi:terminationGracePeriodSeconds: Too small: expected number to be >=30"],
-    ["node-loss toleration beyond Kubernetes' own 300 s", { nodeLossTolerationSeconds: "600" }, "mogi:nodeLossTolerationSeconds: Too big: expected number to be <=300"],
-    ["env reserved for the wrapper", { env: JSON.stringify({ CONSUL_HTTP_TOKEN: "x" }) }, "mogi:env.CONSUL_HTTP_TOKEN: set by the stack for the lock wrapper"],
+    ["a provider CA file that is not there", { consul: consul({ scheme: "https", caPem: undefined, caFrom: { kind: "Secret", name: "ca", key: "k" }, providerCaFile: "stacks/consul-ca/nope.pem" }) }, `mogi:consul.providerCaFile: "stacks/consul-ca/nope.pem" cannot be read (ENOENT: ${path.join(__dirname, "..", "stacks", "consul-ca", "nope.pem")})`],
+    ["a provider CA file without a certificate", { consul: consul({ scheme: "https", caFrom: { kind: "Secret", name: "ca", key: "k" }, providerCaFile: "package.json" }) }, `mogi:consul.providerCaFile: "package.json" holds no PEM certificate`],
+    ["the platform's CA in a namespace this stack creates", { createNamespace: undefined }, 'mogi:createNamespace: true must be false when consul.caFrom is set: the Secret "consul-ca-cert" lives in Mogi\'s namespace but is not declared by this stack, so the platform owns that namespace'],
+    ["unknown scheme", { consul: consul({ scheme: "ftp" }) }, 'mogi:consul.scheme: "ftp" is not one of "http", "https"'],
+    ["grace period too short", { terminationGracePeriodSeconds: "10" }, "mogi:terminationGracePeriodSeconds: 10 is too small: the minimum is 30"],
+    ["node-loss toleration beyond Kubernetes' own 300 s", { nodeLossTolerationSeconds: "600" }, "mogi:nodeLossTolerationSeconds: 600 is too big: the maximum is 300"],
+    ["env reserved for the wrapper", { env: JSON.stringify({ CONSUL_HTTP_TOKEN: "x" }) }, "mogi:env.CONSUL_HTTP_TOKEN = [secret]: set by the stack for the lock wrapper"],
     ["unreal consul annotation", { podAnnotations: JSON.stringify({ "consul.hashicorp.com/service-check-http": "/health" }) }, "mogi:podAnnotations.consul.hashicorp.com/service-check-http: consul.hashicorp.com/ annotations come from"],
     ["bad KV key", { consul: consul({ kv: { "/abs": "x" } }) }, "mogi:consul.kv./abs: the key must not start with '/'"],
-    ["bad resource quantity", { resources: JSON.stringify({ limits: { cpu: "lots" } }) }, "mogi:resources.limits.cpu: is not a Kubernetes quantity"],
+    ["bad resource quantity", { resources: JSON.stringify({ limits: { cpu: "lots" } }) }, 'mogi:resources.limits.cpu: "lots" is not a Kubernetes quantity (e.g. 100m, 0.5, 128Mi, 1Gi)'],
     ["bad label key", { podLabels: JSON.stringify({ "team name": "x" }) }, 'mogi:podLabels.team name: "team name" is not a valid key'],
     ["bad label value", { podLabels: JSON.stringify({ team: "platform team" }) }, 'mogi:podLabels.team: "platform team" is not a valid label value'],
     ["bad annotation key", { podAnnotations: JSON.stringify({ "Example.com/x": "y" }) }, 'mogi:podAnnotations.Example.com/x: "Example.com/x" has an invalid prefix'],
     ["bad service meta key", { serviceMeta: JSON.stringify({ "owner team": "x" }) }, "mogi:serviceMeta.owner team: \"service-meta-owner team\" is not a valid key"],
     ["bad env name", { env: JSON.stringify({ "1FOO": "x" }) }, 'mogi:env.1FOO: "1FOO" is not a valid environment variable name'],
     ["no root filesystem choice", { readOnlyRootFilesystem: undefined }, "mogi:readOnlyRootFilesystem: required, but not set"],
-    ["root filesystem not a boolean", { readOnlyRootFilesystem: "yes" }, "mogi:readOnlyRootFilesystem: Invalid input: expected boolean"],
+    ["root filesystem not a boolean", { readOnlyRootFilesystem: "yes" }, 'mogi:readOnlyRootFilesystem: "yes" is not a boolean: use true or false'],
     ["no NetworkPolicy choice", { networkPolicy: undefined }, "mogi:networkPolicy: required, but not set"],
-    ["platform-owned without a reason", { networkPolicy: JSON.stringify({ platformOwned: "" }) }, "mogi:networkPolicy.platformOwned: give the reason the platform owns the pod's NetworkPolicy (it must not be empty)"],
-    ["platform-owned with rules", { networkPolicy: JSON.stringify({ platformOwned: "TICKET-1", egress: "all" }) }, "mogi:networkPolicy.platformOwned: platformOwned leaves the policy out, so egress would do nothing"],
-    ["unknown DNS preset", { networkPolicy: JSON.stringify({ dns: "coredns" }) }, 'mogi:networkPolicy.dns: must be "kube-dns" or "openshift-dns", or {namespace, podLabels, port} of the cluster\'s DNS pods'],
-    ["egress neither all nor rules", { networkPolicy: JSON.stringify({ egress: "none" }) }, 'mogi:networkPolicy.egress: must be "all" (egress left open) or a list of {to, ports} rules'],
-    ["an egress rule of the wrong shape", { networkPolicy: JSON.stringify({ egress: [{ to: [{ cidr: "10.0.0.0/8" }], ports: [{ port: "https" }] }] }) }, "mogi:networkPolicy.egress.0.ports.0.port: Invalid input: expected number"],
+    ["platform-owned without a reason", { networkPolicy: JSON.stringify({ platformOwned: "" }) }, 'mogi:networkPolicy.platformOwned = "": give the reason the platform owns the pod\'s NetworkPolicy (it must not be empty)'],
+    ["platform-owned with rules", { networkPolicy: JSON.stringify({ platformOwned: "TICKET-1", egress: "all" }) }, 'mogi:networkPolicy.platformOwned = "TICKET-1": platformOwned leaves the policy out, so egress would do nothing'],
+    ["unknown DNS preset", { networkPolicy: JSON.stringify({ dns: "coredns" }) }, 'mogi:networkPolicy.dns: "coredns" must be "kube-dns" or "openshift-dns", or {namespace, podLabels, port} of the cluster\'s DNS pods'],
+    ["egress neither all nor rules", { networkPolicy: JSON.stringify({ egress: "none" }) }, 'mogi:networkPolicy.egress: "none" must be "all" (egress left open) or a list of {to, ports} rules'],
+    ["an egress rule of the wrong shape", { networkPolicy: JSON.stringify({ egress: [{ to: [{ cidr: "10.0.0.0/8" }], ports: [{ port: "https" }] }] }) }, 'mogi:networkPolicy.egress[0].ports[0].port: "https" is not a number'],
     ["a bad CIDR", { networkPolicy: JSON.stringify({ egress: [{ to: [{ cidr: "10.0.0.0/33" }], ports: [{ port: 443 }] }] }) }, 'mogi:networkPolicy.egress[0].to[0]: "10.0.0.0/33" is not a CIDR'],
-    ["an empty ingress peer", { networkPolicy: JSON.stringify({ ingressFrom: [{}] }) }, "mogi:networkPolicy.ingressFrom[0]: names no namespace, namespace labels, pod labels or cidr"],
-    ["a CIDR as ingress peer", { networkPolicy: JSON.stringify({ ingressFrom: [{ cidr: "10.0.0.0/8" }] }) }, "mogi:networkPolicy.ingressFrom.0.cidr: unknown setting"],
+    ["an empty ingress peer", { networkPolicy: JSON.stringify({ ingressFrom: [{}] }) }, "mogi:networkPolicy.ingressFrom[0]: {} names no namespace, namespace labels, pod labels or cidr"],
+    ["a CIDR as ingress peer", { networkPolicy: JSON.stringify({ ingressFrom: [{ cidr: "10.0.0.0/8" }] }) }, "mogi:networkPolicy.ingressFrom[0].cidr = \"10.0.0.0/8\": unknown field of mogi:networkPolicy.ingressFrom[0] (its fields: namespace, namespaceLabels, podLabels)"],
     ["a bad ingress label", { networkPolicy: JSON.stringify({ ingressFrom: [{ namespaceLabels: { "team name": "x" } }] }) }, 'mogi:networkPolicy.ingressFrom[0].namespaceLabels.team name: "team name" is not a valid key'],
   ];
   test.each(classes)("%s", (_label, overrides, message) => {
@@ -134,7 +134,7 @@ describe("configuration", () => {
 
   test("every problem is reported at once, schema and cross-field alike", () => {
     const problems = problemsOf(raw({ name: "Mogi", pdb: "none", port: "0", image: "mogi:latest", env: JSON.stringify({ POD_NAME: "x" }), consul: JSON.stringify({ scheme: "ftp" }) }));
-    expect(problems.map((p) => p.split(":").slice(0, 2).join(":")).sort()).toEqual(
+    expect(problems.map((p) => p.split(/:| = /).slice(0, 2).join(":")).sort()).toEqual(
       ["mogi:consul.address", "mogi:consul.scheme", "mogi:env.POD_NAME", "mogi:image", "mogi:name", "mogi:pdb", "mogi:port"].sort(),
     );
   });
@@ -154,7 +154,7 @@ describe("configuration", () => {
   test("a setting stored as a secret that is not a secret setting is refused, without its value", async () => {
     const config = Object.fromEntries(Object.entries(raw({ image: "quay.io/example/mogi:SECRET-TAG" })).map(([k, v]) => [`mogi:${k}`, String(v)]));
     const recording = await recordProgram(() => mogiProgram({ offline: true }), { project: "mogi", stack: "s", config, secretKeys: ["mogi:image"] });
-    expect(recording.error?.message).toContain("mogi:image: is stored as a secret, but it is not a secret setting");
+    expect(recording.error?.message).toContain("mogi:image: [secret] is stored as a secret, but it is not a secret setting");
     expect(recording.error?.message).not.toContain("SECRET-TAG");
     expect(recording.resources).toEqual([]);
   });

@@ -143,10 +143,11 @@ describe("shipped stacks", () => {
       tokenAccessorId: expect.stringMatching(/^[0-9a-f-]{36}$/),
       consulPolicy: "mogi-prod-eu-1-lock",
       configKeys: ["service/mogi/prod-eu-1/config/log-level", "service/mogi/prod-eu-1/config/upstream/url"],
-      // graceful: the child's 5 s; hard loss: 2 × 15 s TTL + 15 s lock-delay + 5 s retry; server
-      // restart: 10 s first restart back-off + 15 s lock-delay + 5 s retry; outage: 3 s wrapper retry + hard loss.
-      // 50 s node-monitor grace + 5 s period + 10 s toleration, then a waiter's 5 s retry.
-      failoverBudget: { gracefulHandoverMaxSeconds: 4, hardLossMaxSeconds: 50, partitionedHolderStopsMogiSeconds: 11, nodeLossMaxSeconds: 70, consulServerRestartMaxSeconds: 23, consulOutageRecoveryMaxSeconds: 53, readinessPeriodSeconds: 2 },
+      // graceful: Mogi's 4 s grace; hard loss: 2 × 15 s TTL + 15 s lock-delay + 5 s retry; Mogi stopped
+      // 6 s deadline + 1 s tick + 4 s grace after the last confirming read; server restart: 15 s lock-delay
+      // + 5 s retry + one 3 s Consul check; outage: 3 s wrapper retry + hard loss;
+      // node lost: 50 s node-monitor grace + 5 s period + 10 s toleration, then a waiter's 5 s retry.
+      failoverBudget: { gracefulHandoverMaxSeconds: 4, hardLossMaxSeconds: 50, partitionedHolderStopsMogiSeconds: 13, nodeLossMaxSeconds: 70, consulServerRestartMaxSeconds: 23, consulOutageRecoveryMaxSeconds: 53, readinessPeriodSeconds: 2 },
     });
   });
 
@@ -173,16 +174,25 @@ describe("render CLI", () => {
     for (const stack of listStacks()) expect(readObjects(path.join("all", stack)).length).toBe(6 + (ownsNamespace(stack) ? 1 : 0) + (platformOwnsNetworkPolicy(stack) ? 0 : 1));
   });
 
+  test("the summary prints each failover bound beside its measured median, and no date", async () => {
+    const lines: string[] = [];
+    await main(["--stack", "prod-eu-1", "--out", path.join(out, "summary")], (m) => lines.push(m), (m) => lines.push(m));
+    const summary = lines.join("\n");
+    expect(summary).toMatch(/Failover: {3}bound \(measured median\): graceful ≤ 4 s \([\d.]+ s\)/);
+    expect(summary).toMatch(/Consul server restart ≤ 23 s \([\d.]+ s\); \+ 2 s readiness/);
+    expect(summary).not.toMatch(/\b20\d\d-\d\d-\d\d\b/);
+  });
+
   test("an unknown stack lists the known ones and exits 2", async () => {
     const errors: string[] = [];
     expect(await main(["--stack", "nope"], quiet, (m) => errors.push(m))).toBe(2);
-    expect(errors.join("\n")).toBe('unknown stack "nope"; known stacks: dev, prod-eu-1, prod-us-1, staging');
+    expect(errors.join("\n")).toBe('start: unknown stack "nope"; known stacks: dev, prod-eu-1, prod-us-1, staging');
   });
 
-  test("bad usage exits 2 with the usage", async () => {
+  test("bad usage exits 2 with one line saying what is wrong and where the usage is", async () => {
     const errors: string[] = [];
     expect(await main(["--stack", "dev", "--all"], quiet, (m) => errors.push(m))).toBe(2);
-    expect(errors[0]).toContain("--stack and --all exclude each other");
+    expect(errors).toEqual(["start: --stack and --all exclude each other; see `npm start -- --help`"]);
   });
 
   test.each([
@@ -191,7 +201,7 @@ describe("render CLI", () => {
   ])("%s makes the render exit 1 and is listed in the summary", async (_label, flaw, shown) => {
     const good = await renderStack("dev");
     const lines: string[] = [];
-    const code = await main(["--stack", "dev"], (m) => lines.push(m), (m) => lines.push(m), async () => ({ ...good, ...flaw }) as typeof good);
+    const code = await main(["--stack", "dev", "--out", path.join(out, "flawed")], (m) => lines.push(m), (m) => lines.push(m), async () => ({ ...good, ...flaw }) as typeof good);
     expect(code).toBe(1);
     expect(lines.join("\n")).toContain(shown);
     expect(lines.join("\n")).toMatch(/^✗ dev/);
@@ -201,9 +211,14 @@ describe("render CLI", () => {
     const stacksDir = path.join(out, "bad-stacks");
     mkdirSync(stacksDir, { recursive: true });
     writeFileSync(path.join(stacksDir, "Pulumi.broken.yaml"), "config:\n  mogi:environment: production\n  mogi:image: mogi:latest\n  mogi:command: [mogi]\n  mogi:pdb: sometimes\n  mogi:consul: { address: consul:8500 }\n");
-    const render = await renderStack("broken", { stacksDir, outDir: path.join(out, "broken-out") });
-    expect(render.error).toContain('mogi:pdb: must be one of "allow-drain", "block-voluntary-evictions"');
-    expect(render.error).toContain('mogi:image: "mogi:latest" uses "latest"');
+    const errors: string[] = [];
+    expect(await main(["--stack", "broken", "--out", path.join(out, "broken-out")], quiet, (m) => errors.push(m), renderStack, { stacksDir })).toBe(1);
+    const file = path.join(stacksDir, "Pulumi.broken.yaml");
+    expect(errors).toEqual(expect.arrayContaining([
+      `start: ${file}:3:3: mogi:image: "mogi:latest" uses "latest"; pin a version tag or a @sha256 digest (required when environment is "production")`,
+      `start: ${file}:5:3: mogi:pdb: "sometimes" is not one of "allow-drain", "block-voluntary-evictions"`,
+    ]));
+    expect(await renderStack("broken", { stacksDir }).catch((error: Error) => error.message)).toContain('mogi:pdb: "sometimes" is not one of');
     expect(() => readFileSync(path.join(out, "broken-out", "broken", "kubernetes.yaml"))).toThrow();
   });
 });

@@ -7,10 +7,10 @@ import * as path from "node:path";
 import type { DiagnosticEvent, EngineEvent, OpType, PolicyEvent } from "@pulumi/pulumi/automation";
 import { DeployArgs, EXIT } from "./args";
 import { consulTlsProblem } from "../consulTls";
-import { localPulumi, PulumiCli } from "./pulumiCli";
+import { INSTALL_HINT, localPulumi, PulumiCli } from "./pulumiCli";
 import { resourceChanges, runStackCommand, StackMissingError } from "./stackCommand";
-import { ConfigError, Settings } from "../config";
-import { loadStackConfig, loadStackSettings, PROJECT_DIR, STACKS_DIR } from "../stacks";
+import { readStack, stackSettings, StackSource, PROJECT_DIR, STACKS_DIR } from "../stacks";
+import { chooseKubeconfig } from "../config/kubeconfig";
 
 const POLICY_PACK = path.join(PROJECT_DIR, "infra", "policy");
 const PRODUCTION_POLICY_CONFIG = path.join(POLICY_PACK, "production.json");
@@ -19,17 +19,22 @@ export class DeployRefused extends Error {}
 
 /** The stack's `mogi:environment` from its file; throws UnknownStackError listing the known stacks. */
 export function stackEnvironment(stack: string, stacksDir = STACKS_DIR): string {
-  return loadStackConfig(stack, stacksDir).config["mogi:environment"] ?? "development";
+  return readStack(stack, { stacksDir }).config["mogi:environment"] ?? "development";
 }
 
-/** The stack's settings when they are valid; undefined otherwise (the program reports every problem). */
-export function validSettings(stack: string, stacksDir = STACKS_DIR, env: NodeJS.ProcessEnv = process.env): Settings | undefined {
-  try {
-    return loadStackSettings(stack, env, stacksDir);
-  } catch (error) {
-    if (error instanceof ConfigError) return undefined;
-    throw error;
-  }
+/** True when Pulumi adds configuration the stack file does not hold (ESC environments, project-level config). */
+const resolvedByCli = (source: StackSource) => source.environments.length > 0 || source.projectConfig.length > 0;
+
+/**
+ * The environment the driver picks the policy levels and the destroy guard from. Read from the
+ * stack file; where Pulumi adds configuration the file does not hold, the file must still say it.
+ */
+function environmentOf(source: StackSource): string {
+  const written = source.config["mogi:environment"];
+  if (written !== undefined) return written;
+  if (!resolvedByCli(source)) return "development";
+  const elsewhere = source.environments.length > 0 ? `imports the ESC environment${source.environments.length === 1 ? "" : "s"} ${source.environments.join(", ")}` : "takes project-level config from Pulumi.yaml";
+  throw new DeployRefused(`${source.file} ${elsewhere} but does not set mogi:environment itself: write it into the stack file (the driver chooses the policy levels and the destroy guard from it before pulumi runs)`);
 }
 
 /** Refuses to destroy a production stack unless `--yes` confirms it. */
@@ -86,13 +91,24 @@ export interface DeployIO {
   log: (line: string) => void;
 }
 
-/** Runs one command; returns the exit code. Expected failures are one line on `log`. */
-export async function runDeploy(args: DeployArgs, io: DeployIO, stacksDir = STACKS_DIR, cli?: PulumiCli): Promise<number> {
-  const environment = stackEnvironment(args.stack, stacksDir);
+/**
+ * Runs one command; returns the exit code. Expected failures are one line on `log`; a stack file
+ * or settings that cannot be used throw (UnknownStackError, StackFileError, ConfigError, one line
+ * per problem; KubeconfigProblem) before the CLI is asked for anything, so that nothing is created
+ * or changed.
+ */
+export async function runDeploy(args: DeployArgs, io: DeployIO, stacksDir = STACKS_DIR, cli?: PulumiCli, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const source = readStack(args.stack, { stacksDir });
+  const environment = environmentOf(source);
+  // Validated as the program will validate them, before the backend is touched (`up` would create
+  // the stack). Where Pulumi adds configuration the file does not hold, the program validates.
+  const settings = resolvedByCli(source) ? undefined : stackSettings(source, env);
   guardDestroy(args, environment);
   const pulumi = cli ?? localPulumi(PROJECT_DIR);
-  // Before the stack is touched (`up` would create it): a CA that cannot work stops every command.
-  const settings = validSettings(args.stack, stacksDir);
+  // The cluster the provider would target, found the way it finds it: a missing kubeconfig or
+  // context is one line here, not an engine error after `up` has created the stack.
+  if (settings) chooseKubeconfig(settings.kubernetes, env, PROJECT_DIR);
+  // A CA that cannot work stops every command, before the stack is touched.
   const tlsProblem = settings && (await consulTlsProblem(settings));
   if (tlsProblem) {
     io.log(`${args.command} ${args.stack} failed: ${tlsProblem}`);
@@ -103,8 +119,14 @@ export async function runDeploy(args: DeployArgs, io: DeployIO, stacksDir = STAC
   try {
     result = await runStackCommand(pulumi.run, args.command, args.stack, policy, io.out);
   } catch (error) {
-    if (!(error instanceof StackMissingError)) throw error;
-    io.log(`${args.command} ${args.stack} failed: ${error.message}`);
+    if (error instanceof StackMissingError) {
+      io.log(`${args.command} ${args.stack} failed: ${error.message}`);
+      return EXIT.failed;
+    }
+    // The CLI could not be started at all (removed or not executable since the PATH check).
+    const code = (error as NodeJS.ErrnoException).code;
+    if (typeof code !== "string") throw error;
+    io.log(`${args.command} ${args.stack} failed: cannot run pulumi (${code}): ${INSTALL_HINT}`);
     return EXIT.failed;
   }
   const violations = mandatoryViolations(result.events);

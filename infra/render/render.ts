@@ -11,7 +11,7 @@ import { mogiProgram } from "../program";
 import { CONFIG_NAMESPACE } from "../config";
 import { KubernetesObject, kubernetesObjects, validateObject } from "./kubernetesObjects";
 import { recordProgram, redactSecrets, ResourceRef } from "./recorder";
-import { loadStackConfig, STACKS_DIR } from "../stacks";
+import { readStack, requireStackFileOnly, stackSettings, StackSource, STACKS_DIR, PROJECT_DIR } from "../stacks";
 import { evaluatePolicies, productionConfig, Violation } from "../policy/evaluate";
 
 /** One entry of resources.json. */
@@ -24,7 +24,10 @@ export interface RenderedResource {
 
 export interface StackRender {
   stack: string;
-  /** Set when the program refused to run (invalid configuration); nothing else is then written. */
+  /**
+   * Set when the program failed although the stack file and its settings were valid (they are
+   * checked before it runs: renderStack throws for those); nothing else is then written.
+   */
   error?: string;
   objects: KubernetesObject[];
   resources: RenderedResource[];
@@ -37,13 +40,31 @@ export interface StackRender {
 
 export interface RenderOptions {
   stacksDir?: string;
+  /** Where Pulumi.yaml is, and what relative paths in settings start from (default the project's). */
+  projectDir?: string;
   /** Output folder; nothing is written when undefined. */
   outDir?: string;
 }
 
-/** Renders one stack; configuration errors are returned in `error`, not thrown. */
+/**
+ * Reads one stack's file and validates its settings exactly as the program will, before anything
+ * runs: throws UnknownStackError, StackFileError (the file cannot be read or parsed, or imports
+ * what only the Pulumi CLI resolves) or ConfigError (every problem, each naming its line).
+ */
+export function validateStack(stack: string, options: RenderOptions = {}, env: NodeJS.ProcessEnv = process.env): StackSource {
+  const projectDir = options.projectDir ?? PROJECT_DIR;
+  const source = readStack(stack, { stacksDir: options.stacksDir ?? STACKS_DIR, projectDir });
+  requireStackFileOnly(source, projectDir);
+  stackSettings(source, env, projectDir);
+  return source;
+}
+
+/**
+ * Renders one stack; a stack file or settings that are not valid throw (validateStack) before the
+ * program runs, so nothing is declared or written for them.
+ */
 export async function renderStack(stack: string, options: RenderOptions = {}): Promise<StackRender> {
-  const { config, secretKeys } = loadStackConfig(stack, options.stacksDir ?? STACKS_DIR);
+  const { config, secretKeys } = validateStack(stack, options);
   const recording = await recordProgram(() => mogiProgram({ offline: true }), { project: CONFIG_NAMESPACE, stack, config, secretKeys });
   if (recording.error) return { stack, error: recording.error.message, objects: [], resources: [], outputs: {}, problems: [], violations: [] };
   const objects = kubernetesObjects(recording.resources);

@@ -6,7 +6,8 @@ import { readFileSync } from "node:fs";
 import { lockKey } from "../../components/lockWrapper";
 import { withDefaultPort } from "../consulAddress";
 import type { Settings } from "../config";
-import { ConsulEndpoint, consulGet } from "./consulHttp";
+import { chooseKubeconfig, KubeconfigChoice, KubeconfigProblem } from "../config/kubeconfig";
+import { ConsulEndpoint, consulGet, ConsulUnreachable } from "./consulHttp";
 
 export interface LockFacts {
   key: string;
@@ -55,7 +56,10 @@ export interface Facts {
   pods: PodFacts[];
 }
 
-/** Kubernetes could not be asked, or refused our credentials (`refused`: asking again will not help). */
+/**
+ * Kubernetes could not be asked, refused our credentials, or cannot be found from the kubeconfig
+ * (`refused`: asking again will not help).
+ */
 export class KubernetesUnreachable extends Error {
   constructor(message: string, readonly refused = false) {
     super(message);
@@ -75,13 +79,51 @@ export const loadKubernetesClient = () => import("@kubernetes/client-node");
 /** Where and as whom the status reads Consul: the stack's address, scheme and CA, CONSUL_HTTP_TOKEN. */
 export function consulEndpoint(settings: Settings, env: NodeJS.ProcessEnv): ConsulEndpoint {
   const caFile = env.CONSUL_CA_FILE;
-  return {
-    address: withDefaultPort(settings.consul.address, settings.consul.scheme),
-    scheme: settings.consul.scheme,
-    ca: settings.consul.providerCa ?? (caFile ? readFileSync(caFile, "utf8") : undefined),
-    token: env.CONSUL_HTTP_TOKEN || undefined,
-  };
+  let ca = settings.consul.providerCa;
+  if (ca === undefined && caFile && settings.consul.scheme === "https") {
+    try {
+      ca = readFileSync(caFile, "utf8");
+    } catch (error) {
+      throw new ConsulUnreachable(`CONSUL_CA_FILE=${caFile}: cannot read it (${(error as NodeJS.ErrnoException).code}); point it at the PEM file of Consul's CA`, true);
+    }
+  }
+  return { address: withDefaultPort(settings.consul.address, settings.consul.scheme), scheme: settings.consul.scheme, ca, token: env.CONSUL_HTTP_TOKEN || undefined };
 }
+
+type KubeConfig = import("@kubernetes/client-node").KubeConfig;
+
+/**
+ * The kubeconfig and context the stack's Kubernetes provider uses (../kubeconfig.ts), loaded
+ * before any request; what is missing or wrong is one lasting KubernetesUnreachable naming the
+ * setting, the variable or the file.
+ */
+export async function loadKubeconfig(settings: Settings, env: NodeJS.ProcessEnv, projectDir: string): Promise<KubeConfig> {
+  let choice: KubeconfigChoice;
+  try {
+    choice = chooseKubeconfig(settings.kubernetes, env, projectDir);
+  } catch (error) {
+    if (error instanceof KubeconfigProblem) throw new KubernetesUnreachable(error.message, true);
+    throw error;
+  }
+  const k8s = await loadKubernetesClient();
+  const kc = new k8s.KubeConfig();
+  try {
+    if (choice.inCluster) kc.loadFromCluster();
+    else if (choice.text !== undefined) kc.loadFromString(choice.text);
+    for (const [i, file] of choice.files.entries()) {
+      const loaded = i === 0 ? kc : new k8s.KubeConfig();
+      loaded.loadFromFile(file);
+      // As the client's own loadFromDefault: the first file's current-context stays.
+      if (i > 0) kc.mergeConfig(loaded, true);
+    }
+    if (choice.context && !choice.inCluster) kc.setCurrentContext(choice.context);
+  } catch (error) {
+    throw new KubernetesUnreachable(`${choice.source}: the Kubernetes client cannot load it: ${firstLine(error)}`, true);
+  }
+  return kc;
+}
+
+const firstLine = (error: unknown) => String((error as Error).message ?? error).split("\n")[0];
 
 export async function consulFacts(endpoint: ConsulEndpoint, lockPrefix: string): Promise<Pick<Facts, "lock" | "session">> {
   const key = lockKey(lockPrefix);
@@ -97,7 +139,7 @@ export async function consulFacts(endpoint: ConsulEndpoint, lockPrefix: string):
 }
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
-export async function kubernetesFacts(settings: Settings): Promise<Pick<Facts, "deployment" | "pods">> {
+export async function kubernetesFacts(settings: Settings, kc: KubeConfig): Promise<Pick<Facts, "deployment" | "pods">> {
   const k8s = await loadKubernetesClient();
   // Every request gets a deadline: the official client sets none, so a silent API server would hang status.
   const withTimeout = {
@@ -110,19 +152,15 @@ export async function kubernetesFacts(settings: Settings): Promise<Pick<Facts, "
     }],
     middlewareMergeStrategy: "append" as const,
   };
-  const kc = new k8s.KubeConfig();
-  const kubeconfig = settings.kubernetes.kubeconfig;
-  try {
-    if (kubeconfig === undefined) kc.loadFromDefault();
-    else if (/\n/.test(kubeconfig)) kc.loadFromString(kubeconfig);
-    else kc.loadFromFile(kubeconfig);
-    if (settings.kubernetes.context) kc.setCurrentContext(settings.kubernetes.context);
-  } catch (error) {
-    throw new KubernetesUnreachable(`cannot load the kubeconfig${kubeconfig ? ` ${kubeconfig}` : ""}: ${(error as Error).message}`);
-  }
   const server = kc.getCurrentCluster()?.server ?? "(no cluster in the kubeconfig)";
-  const apps = kc.makeApiClient(k8s.AppsV1Api);
-  const core = kc.makeApiClient(k8s.CoreV1Api);
+  let apps: import("@kubernetes/client-node").AppsV1Api;
+  let core: import("@kubernetes/client-node").CoreV1Api;
+  try {
+    apps = kc.makeApiClient(k8s.AppsV1Api);
+    core = kc.makeApiClient(k8s.CoreV1Api);
+  } catch (error) {
+    throw new KubernetesUnreachable(`Kubernetes at ${server} cannot be asked: ${firstLine(error)}`, true);
+  }
   const namespace = settings.namespace;
   const unreachable = (error: unknown) => {
     const code = (error as { code?: number }).code;

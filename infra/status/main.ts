@@ -2,13 +2,13 @@
  * `npm run status -- --stack <name> [--json] [--watch | --wait <seconds>]`: which pod is the active
  * Mogi, since when, and is anything wrong, for one cluster, from the stack's own settings and a
  * Consul token from CONSUL_HTTP_TOKEN (read-only use, never printed). Exit 0 healthy, 1 degraded,
- * 2 bad usage or a system unreachable (one line on stderr, no stack trace).
+ * 2 bad usage, a stack file or settings that cannot be used, or a system unreachable (one line on
+ * stderr each, or with --json one object on stdout; no stack trace).
  */
-import { ConfigError } from "../config";
-import { loadStackSettings, UnknownStackError } from "../stacks";
+import { loadStackSettings, PROJECT_DIR, stackErrorLines } from "../stacks";
 import { CommandLine, optionValue, parseCommandLine, runAsScript, UsageError } from "../cli";
 import { ConsulUnreachable } from "./consulHttp";
-import { consulEndpoint, consulFacts, Facts, kubernetesFacts, KubernetesUnreachable, loadKubernetesClient } from "./facts";
+import { consulEndpoint, consulFacts, Facts, kubernetesFacts, KubernetesUnreachable, loadKubeconfig } from "./facts";
 import { humanReport, jsonReport } from "./report";
 import { assess, Assessment, FirstSeen, updateFirstSeen } from "./verdict";
 
@@ -23,15 +23,16 @@ export const EXIT = { healthy: 0, degraded: 1, trouble: 2 } as const;
 
 const USAGE = `usage: npm run status -- --stack <name> [--json] [--watch | --wait <seconds>]
   Which pod is the active Mogi, since when, and is anything wrong, for one cluster. Reads the
-  stack's settings (stacks/Pulumi.<name>.yaml) and CONSUL_HTTP_TOKEN (never printed).
+  stack's settings (stacks/Pulumi.<name>.yaml alone: a stack importing ESC environments is
+  refused), the kubeconfig its provider uses and CONSUL_HTTP_TOKEN (never printed).
   --stack <name>    the stack whose cluster and Consul to read
   --json            one JSON object instead of the table
   --watch           check again every ${WATCH_INTERVAL_MS / 1000} s until interrupted
   --wait <seconds>  check every ${WAIT_PERIOD_MS / 1000} s until healthy (exit 0) or until <seconds> have passed
                     (then exit 1 with the failing checks, or 2 if a system was unreachable)
   -h, --help        this text
-exit: 0 healthy, 1 degraded, 2 bad usage, an unknown stack or invalid settings, Consul or Kubernetes
-      unreachable, or a token Consul refuses`;
+exit: 0 healthy, 1 degraded, 2 bad usage, an unknown stack, a stack file or settings that cannot
+      be used, no kubeconfig or context, Consul or Kubernetes unreachable, or a token Consul refuses`;
 
 export interface StatusArgs {
   stack: string;
@@ -72,6 +73,8 @@ export interface StatusOptions {
   env?: NodeJS.ProcessEnv;
   /** Where the stack files are (default stacks/). */
   stacksDir?: string;
+  /** Where Pulumi.yaml is, and what relative paths in settings start from (default the project's). */
+  projectDir?: string;
   /** Reports (stdout by default). */
   out?: (text: string) => void;
   /** Usage, failures and --wait's progress (stderr by default). */
@@ -80,38 +83,50 @@ export interface StatusOptions {
   waitPeriodMs?: number;
 }
 
-async function observe(stack: string, env: NodeJS.ProcessEnv, stacksDir: string | undefined): Promise<Facts> {
-  const settings = loadStackSettings(stack, env, stacksDir);
-  // Before any request's timer starts: see loadKubernetesClient.
-  await loadKubernetesClient();
-  const [consul, kubernetes] = await Promise.all([consulFacts(consulEndpoint(settings, env), settings.consul.lockPrefix), kubernetesFacts(settings)]);
-  return { stack, namespace: settings.namespace, deploymentName: settings.name, observedAt: Date.now(), ...consul, ...kubernetes };
+async function observe(stack: string, env: NodeJS.ProcessEnv, options: StatusOptions): Promise<Facts> {
+  const projectDir = options.projectDir ?? PROJECT_DIR;
+  const settings = loadStackSettings(stack, env, options.stacksDir, projectDir);
+  const endpoint = consulEndpoint(settings, env);
+  // The kubeconfig before any request: what is missing there is said the same way every time, and
+  // the client's first load (seconds on a loaded machine) is over before a request's timer starts.
+  const kc = await loadKubeconfig(settings, env, projectDir);
+  const [consul, kubernetes] = await Promise.allSettled([consulFacts(endpoint, settings.consul.lockPrefix), kubernetesFacts(settings, kc)]);
+  if (consul.status === "rejected" || kubernetes.status === "rejected") {
+    const failures = [consul, kubernetes].filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => r.reason as unknown);
+    const unexpected = failures.find((f) => !(f instanceof ConsulUnreachable || f instanceof KubernetesUnreachable));
+    if (unexpected) throw unexpected;
+    // Both at once is one line too, in a fixed order (Consul, then Kubernetes).
+    const reachable = failures as (ConsulUnreachable | KubernetesUnreachable)[];
+    if (reachable.length === 1) throw reachable[0];
+    throw new KubernetesUnreachable(reachable.map((f) => f.message).join("; "), reachable.every((f) => f.refused));
+  }
+  return { stack, namespace: settings.namespace, deploymentName: settings.name, observedAt: Date.now(), ...consul.value, ...kubernetes.value };
 }
 
 /** One look at the stack: its assessment, or why there is none (exit 2). */
 type Check =
   | { code: 0 | 1; facts: Facts; assessment: Assessment }
-  /** `lasting`: asking again cannot help (unknown stack, invalid settings, a refused token). */
-  | { code: 2; line: string; lasting: boolean };
+  /** `lasting`: asking again cannot help (unknown stack, invalid settings, no kubeconfig, a refused token). */
+  | { code: 2; lines: string[]; lasting: boolean };
 
 async function check(args: StatusArgs, options: StatusOptions, firstSeen: FirstSeen): Promise<Check> {
   try {
-    const facts = await observe(args.stack, options.env ?? process.env, options.stacksDir);
+    const facts = await observe(args.stack, options.env ?? process.env, options);
     const assessment = assess(facts, firstSeen);
     return { code: assessment.exitCode, facts, assessment };
   } catch (error) {
-    if (error instanceof UnknownStackError) return { code: EXIT.trouble, line: error.message, lasting: true };
-    if (error instanceof ConfigError) return { code: EXIT.trouble, line: `stack settings: ${error.message}`, lasting: true };
-    if (error instanceof ConsulUnreachable || error instanceof KubernetesUnreachable) return { code: EXIT.trouble, line: error.message, lasting: error.refused };
+    const lines = stackErrorLines(error);
+    if (lines) return { code: EXIT.trouble, lines, lasting: true };
+    if (error instanceof ConsulUnreachable || error instanceof KubernetesUnreachable) return { code: EXIT.trouble, lines: [error.message], lasting: error.refused };
     throw error;
   }
 }
 
 const failing = (result: Check) => (result.code === EXIT.trouble ? [] : result.assessment.checks.filter((c) => !c.ok));
 /** The failing checks' messages, or why the stack could not be checked. */
-const reason = (result: Check) => (result.code === EXIT.trouble ? result.line : failing(result).map((c) => `${c.check}: ${c.message}`).join("; "));
+const reason = (result: Check) => (result.code === EXIT.trouble ? result.lines.join("; ") : failing(result).map((c) => `${c.check}: ${c.message}`).join("; "));
 /** What --wait says it waits for changes when this does (not with each check's "for N s"). */
-const reasonKey = (result: Check) => (result.code === EXIT.trouble ? result.line : failing(result).map((c) => c.check).join(","));
+const reasonKey = (result: Check) => (result.code === EXIT.trouble ? result.lines.join("; ") : failing(result).map((c) => c.check).join(","));
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -123,8 +138,8 @@ interface Printer {
 /** A report on stdout; a failure as one line on stderr, or, with --json, as a JSON object on stdout. */
 function print(result: Check, args: StatusArgs, io: Printer, clearScreen = false): void {
   if (result.code === EXIT.trouble) {
-    if (args.json) io.out(JSON.stringify({ stack: args.stack, verdict: "unknown", exitCode: result.code, error: result.line }));
-    else io.err(`status: ${result.line}`);
+    if (args.json) io.out(JSON.stringify({ stack: args.stack, verdict: "unknown", exitCode: result.code, error: result.lines.join("; ") }));
+    else for (const line of result.lines) io.err(`status: ${line}`);
     return;
   }
   const report = args.json ? jsonReport(result.facts, result.assessment) : humanReport(result.facts, result.assessment);
@@ -186,4 +201,4 @@ export async function main(argv: string[], options: StatusOptions = {}): Promise
   return code;
 }
 
-if (require.main === module) runAsScript((argv) => main(argv));
+if (require.main === module) runAsScript((argv) => main(argv), "status");

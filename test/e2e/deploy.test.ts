@@ -44,7 +44,7 @@ afterAll(async () => {
     console.log(`deploy durations (ms):\n${formatDurations(durations)}`);
   }
   if (Object.keys(failovers).length) {
-    mergeResults("failover.json", { consul: env.consulVersion, overlapJudgedBy: "intervals observed by Mogi's parent (the guard's log lines, stamped on read; SIGKILL time for killed pods)", scenarios: failovers });
+    mergeResults("failover.json", { consul: env.consulVersion, overlapJudgedBy: "intervals observed by Mogi's parent (the wrapper's log lines, stamped on read; SIGKILL time for killed pods)", scenarios: failovers });
     console.log(`failover through Kubernetes, hand-over in ms (${RUNS} runs):\n${formatScenarios(failovers)}`);
   }
   removeWorkDir(work);
@@ -172,9 +172,12 @@ describe("the driver's expected failures, with the real CLI: one line, exit 1, n
   });
 
   test("an update that fails on a resource: the line names the resource and gives the provider's words, not the closing 'update failed'", async () => {
-    // A kubeconfig that does not exist (and no Consul token for this stack): the CLI prints nothing on
-    // stderr then; the cause is in the engine's events.
-    env.project.writeStackConfig("e2e-broken", stackConfig({ "mogi:kubernetes": { kubeconfig: path.join(work, "no-such-kubeconfig") } }));
+    // A kubeconfig whose API server refuses connections (and no Consul token for this stack): the CLI
+    // prints nothing on stderr then; the cause is in the engine's events. (A kubeconfig that does not
+    // exist no longer gets that far: the driver refuses it in one line before the CLI runs.)
+    const unreachable = path.join(work, "unreachable-kubeconfig");
+    writeFileSync(unreachable, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: gone, context: {cluster: c, user: u}}]\ncurrent-context: gone\n');
+    env.project.writeStackConfig("e2e-broken", stackConfig({ "mogi:kubernetes": { kubeconfig: unreachable } }));
     const run = await env.project.deploy(["up", "--stack", "e2e-broken"]);
     expect(run.code).toBe(1);
     expect(lastLine(run.output)).toMatch(/^up e2e-broken failed: mogi-[a-z-]+: \S.*/);

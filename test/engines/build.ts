@@ -238,4 +238,4 @@ export async function main(argv: string[], io: CommandIO = consoleIO): Promise<n
   return outcomes.some((o) => o.status === "failed") ? 1 : 0;
 }
 
-if (require.main === module) runAsScript((argv) => main(argv));
+if (require.main === module) runAsScript((argv) => main(argv), "engines");

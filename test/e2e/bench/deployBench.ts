@@ -10,7 +10,7 @@
  * file contents), so a run neither benefits from an earlier one nor from other suites on the
  * machine, as on a fresh CI runner. A benchmark, not a test: it asserts no time and never runs in
  * CI. Results (each run, min/median/max, the 1-minute load average before each run) are merged
- * into test/e2e/results/deploy.json; the README ("Deploy loop: where the time goes") has the numbers.
+ * into test/e2e/results/deploy.json; test/e2e/bench/README.md ("Measured") has the numbers.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -92,4 +92,4 @@ export async function main(argv: string[], io: CommandIO = consoleIO): Promise<n
   return 0;
 }
 
-if (require.main === module) runAsScript((argv) => main(argv));
+if (require.main === module) runAsScript((argv) => main(argv), "bench:deploy");
