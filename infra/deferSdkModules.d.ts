@@ -1,5 +1,5 @@
 /** Types of ./deferSdkModules.js, which loads as plain JavaScript before anything else (entries, render). */
-/** The @pulumi/pulumi version the stand-ins were written for. */
-export declare const SDK_VERSION: string;
-/** Whether the stand-ins were installed (the installed SDK is SDK_VERSION). */
-export declare const installed: boolean;
+/** Gives the @pulumi/pulumi installed in `sdkDir` the stand-ins that fit it; returns them as "<file> → <request>". */
+export declare function install(sdkDir: string): string[];
+/** The stand-ins given to the @pulumi/pulumi this project resolves (empty when none fits it). */
+export declare const applied: string[];

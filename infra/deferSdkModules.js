@@ -1,49 +1,81 @@
 // A program needs @pulumi/pulumi's resource model, not its function serializer, yet the SDK's
 // index loads the serializer eagerly and with it TypeScript (runtime/closure/parseFunction.js, via
-// typescript-shim.js), @npmcli/arborist and normalize-package-data (runtime/closure/codePaths.js):
-// 0.6–0.7 s of the 1 s `require("@pulumi/pulumi")` costs on the 2-core machine, paid by every
-// preview and up (test/e2e/bench/README.md#the-sdks-function-serializer-loads-on-first-use).
+// typescript-shim.js) and normalize-package-data (runtime/closure/codePaths.js): on 3.276.0 about
+// 0.17 of the 0.29 s `require("@pulumi/pulumi")` costs on the 2-core machine, paid by every
+// preview and up, by the policy pack and by `npm start` ("Deploy loop: where the time goes").
 // Pulumi means TypeScript to load lazily (tsutils.js requires the shim inside a function "to avoid
-// always loading" it); this does the same for those three eager requires. Each gets a stand-in
-// that loads the real module on first use, so a program that does serialize a function
+// always loading" it); this does the same for those eager requires. Each gets a stand-in that
+// loads the real module on first use, so a program that does serialize a function
 // (pulumi.runtime.serializeFunction, dynamic providers, computeCodePaths) gets exactly what it
 // would have got.
 //
-// The stand-ins fit how 3.248.0's compiled JavaScript uses each module, so they apply to that
-// version only: any other SDK version loads as usual, and a unit test fails when package.json
-// pins another (test/deferSdkModules.test.ts).
+// Whatever the SDK version: a stand-in applies only where the SDK's compiled file still loads that
+// module and uses it the way the stand-in was written for (read from the file when this loads);
+// anywhere else the SDK's require goes through untouched, without a word. `applied` lists the
+// stand-ins that did apply (test/deferSdkModules.test.ts).
 "use strict";
+const { readFileSync } = require("node:fs");
 const Module = require("node:module");
 const path = require("node:path");
 
-const SDK_VERSION = "3.248.0";
+const escape = (text) => text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 
-/** For each requiring SDK file: the request it makes at load time, and its stand-in given a loader of the real module. */
-const STAND_INS = {
-  // `const ts = require("../../typescript-shim")`, then only property reads (ts.createSourceFile,
-  // ts.SyntaxKind, …) when a function is serialized.
-  "runtime/closure/parseFunction.js": {
-    "../../typescript-shim": (load) => new Proxy({}, { get: (_, key) => Reflect.get(load(), key), has: (_, key) => Reflect.has(load(), key) }),
+/**
+ * The eager requires that get a stand-in: the requiring file (in the SDK's directory), the request
+ * it makes at load time, the statement that must load it (capturing the variable it lands in), the
+ * only use that variable may have after it, and the stand-in given a loader of the real module.
+ */
+const STAND_INS = [
+  {
+    // `const ts = require("../../typescript-shim")`, then only property reads (ts.createSourceFile,
+    // ts.SyntaxKind, …) when a function is serialized.
+    file: "runtime/closure/parseFunction.js",
+    request: "../../typescript-shim",
+    loads: String.raw`^const (\w+) = require\("\.\./\.\./typescript-shim"\);$`,
+    use: ".",
+    standIn: (load) => new Proxy({}, { get: (_, key) => Reflect.get(load(), key), has: (_, key) => Reflect.has(load(), key) }),
   },
-  // `__importStar(require("@npmcli/arborist"))` copies the module's own keys at load time, then
-  // computeCodePaths does `new arborist.Arborist(...)`; a constructor that returns an object makes
-  // `new` yield that object, the real Arborist.
-  "runtime/closure/codePaths.js": {
-    "@npmcli/arborist": (load) => ({ Arborist: function Arborist(options) { return new (load().Arborist)(options); } }),
-    // `__importDefault(require("normalize-package-data")).default(data)`.
-    "normalize-package-data": (load) => (...args) => load()(...args),
+  {
+    // `__importDefault(require("normalize-package-data"))`, which wraps a module without
+    // `__esModule` as `{ default: module }`, then only calls: `….default(data)`.
+    file: "runtime/closure/codePaths.js",
+    request: "normalize-package-data",
+    loads: String.raw`^const (\w+) = __importDefault\(require\("normalize-package-data"\)\);$`,
+    use: ".default(",
+    standIn: (load) => (...args) => load()(...args),
   },
-};
+];
 
-function installStandIns() {
-  let sdkDir;
-  try {
-    sdkDir = path.dirname(require.resolve("@pulumi/pulumi/package.json"));
-  } catch {
-    return false;
+/** The stand-ins that fit the SDK in `sdkDir`: its file loads the module as expected and uses it only as expected. */
+function fitting(sdkDir) {
+  return STAND_INS.filter(({ file, loads, use }) => {
+    let source;
+    try {
+      source = readFileSync(path.join(sdkDir, file), "utf8");
+    } catch {
+      return false;
+    }
+    const declarations = [...source.matchAll(new RegExp(loads, "gm"))];
+    if (declarations.length !== 1) return false;
+    const name = escape(declarations[0][1]);
+    const mentions = source.match(new RegExp(String.raw`\b${name}\b`, "g")).length;
+    const uses = (source.match(new RegExp(String.raw`\b${name}${escape(use)}`, "g")) ?? []).length;
+    return mentions === 1 + uses;
+  });
+}
+
+/**
+ * Gives the SDK in `sdkDir` the stand-ins that fit it; returns them as "<file> → <request>"
+ * (empty, and nothing hooked, when none fits).
+ */
+function install(sdkDir) {
+  const fits = fitting(sdkDir);
+  if (fits.length === 0) return [];
+  const byParent = new Map();
+  for (const { file, request, standIn } of fits) {
+    const parent = path.join(sdkDir, file);
+    byParent.set(parent, { ...byParent.get(parent), [request]: standIn });
   }
-  if (require(path.join(sdkDir, "package.json")).version !== SDK_VERSION) return false;
-  const byParent = new Map(Object.entries(STAND_INS).map(([file, requests]) => [path.join(sdkDir, file), requests]));
   const require_ = Module.prototype.require;
   Module.prototype.require = function (request) {
     const standIn = byParent.get(this.filename)?.[request];
@@ -51,7 +83,16 @@ function installStandIns() {
     let real;
     return standIn(() => (real ??= require_.call(this, request)));
   };
-  return true;
+  return fits.map(({ file, request }) => `${file} → ${request}`);
 }
 
-module.exports = { SDK_VERSION, installed: installStandIns() };
+function sdkDirectory() {
+  try {
+    return path.dirname(require.resolve("@pulumi/pulumi/package.json"));
+  } catch {
+    return undefined;
+  }
+}
+
+const sdkDir = sdkDirectory();
+module.exports = { install, applied: sdkDir === undefined ? [] : install(sdkDir) };

@@ -112,17 +112,18 @@ describe("policy violations, from the engine's structured events", () => {
   });
 });
 
-// A failed update as the 3.248 CLI reports it (seen against the e2e tier's control plane with a
-// kubeconfig path that does not exist): exit 1, nothing on stderr, the cause in the events.
+// A failed update as the CLI reports it (3.248.0, seen against the e2e tier's control plane with a
+// kubeconfig path that does not exist; 3.277.0 the same in test/e2e): exit 1, nothing on stderr, the
+// cause in the events.
 const diagnostic = (message: string, urn?: string): EngineEvent => ({ sequence: 53, timestamp: 1796202241, diagnosticEvent: { ...(urn ? { urn } : {}), prefix: "error: ", message, color: "never", severity: "error" } });
 const namespaceFailed = diagnostic("configured Kubernetes cluster is unreachable: failed to parse kubeconfig data in `kubernetes:config:kubeconfig`- couldn't get version/kind\n", "urn:pulumi:fresh::mogi::mogi:components:SingletonWorkload$kubernetes:core/v1:Namespace::mogi-namespace");
 const updateFailed = diagnostic("update failed\n");
 
 describe("expected failures are one line", () => {
   test.each([
-    // The CLI's own words (pulumi 3.248.0, seen in test/e2e).
+    // The CLI's own words (pulumi 3.277.0, seen in test/e2e; 3.248.0 said "unable to open bucket file:///…: stat …").
     ["not logged in", "error: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions\n", "PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions"],
-    ["backend unreachable", "error: unable to open bucket file:///nonexistent/dir?no_tmp_dir=true: stat /nonexistent/dir: no such file or directory\n", "unable to open bucket file:///nonexistent/dir?no_tmp_dir=true: stat /nonexistent/dir: no such file or directory"],
+    ["backend unreachable", 'error: unable to open state directory "file:///nonexistent/dir?no_tmp_dir=true": stat /nonexistent/dir: no such file or directory\n', 'unable to open state directory "file:///nonexistent/dir?no_tmp_dir=true": stat /nonexistent/dir: no such file or directory'],
     ["a resource failed", "Updating (ci):\n  kubernetes:apps/v1:Deployment mogi **failed**\nerror: update failed\n", "update failed"],
     ["no error: line", "something went wrong\n  and here is the end\n", "and here is the end"],
   ])("%s", (_label, stderr, line) => {

@@ -15,6 +15,7 @@ import { runDeploy } from "../infra/automation/deploy";
 import { parseDeployArgs } from "../infra/automation/args";
 import type { PulumiCli } from "../infra/automation/pulumiCli";
 import { chooseKubeconfig, KubeconfigProblem } from "../infra/config/kubeconfig";
+import { validStackLines } from "./support/stackFiles";
 
 const ROOT = path.join(__dirname, "..");
 let dir: string;
@@ -27,16 +28,7 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A valid stack file's lines (8 lines: extra lines start at line 9). */
-const GOOD = [
-  "config:",
-  "  mogi:namespace: mogi-lab",
-  "  mogi:image: quay.io/example/mogi:1.4.2",
-  '  mogi:command: ["/usr/local/bin/mogi", "serve"]',
-  "  mogi:readOnlyRootFilesystem: true",
-  "  mogi:networkPolicy: { dns: kube-dns }",
-  "  mogi:kubernetes: { context: lab }",
-  '  mogi:consul: { address: "127.0.0.1:8500", scheme: http }',
-];
+const GOOD = validStackLines({ kubernetes: "{ context: lab }", consulAddress: "127.0.0.1:8500" });
 
 let count = 0;
 /** Writes a stack file and reads its settings as `npm start` and `npm run status` do; the lines they print. */

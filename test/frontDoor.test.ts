@@ -26,22 +26,13 @@ import { main as check } from "../infra/policy/check";
 import { main as bench } from "../infra/render/bench";
 import { main as benchDeploy } from "../test/e2e/bench/deployBench";
 import { main as engines } from "../test/engines/build";
+import { validStackLines } from "./support/stackFiles";
 
 const ROOT = path.join(__dirname, "..");
 const NOBODY = 65534;
 
 /** A stack the program accepts: plain HTTP, the kubeconfig and context the status rows use. */
-const GOOD = (consulAddress = "127.0.0.1:1") => [
-  "config:",
-  "  mogi:namespace: mogi-lab",
-  "  mogi:image: quay.io/example/mogi:1.4.2",
-  '  mogi:command: ["/usr/local/bin/mogi", "serve"]',
-  "  mogi:readOnlyRootFilesystem: true",
-  "  mogi:networkPolicy: { dns: kube-dns }",
-  `  mogi:kubernetes: { kubeconfig: ${KUBECONFIG}, context: lab }`,
-  `  mogi:consul: { address: "${consulAddress}", scheme: http }`,
-  "",
-].join("\n");
+const GOOD = (consulAddress = "127.0.0.1:1") => [...validStackLines({ kubernetes: `{ kubeconfig: ${KUBECONFIG}, context: lab }`, consulAddress }), ""].join("\n");
 
 let world: string;
 let KUBECONFIG: string;

@@ -27,6 +27,11 @@
 # configuration error. Any other end of the lock starts a new round in the same container: a
 # restart would add the kubelet's back-off (10 s doubling to 300 s) to every lost lock.
 set -u
+# First: a signal that comes before its trap is set is ignored by a PID 1, and would be lost.
+stopping=
+held=
+trap 'stopping=1' TERM INT
+trap 'held=1' USR1
 
 me=consul-lock-wrapper
 log() { printf '%s: %s\n' "$me" "$*" >&2; }
@@ -175,11 +180,12 @@ call_done() { # 0 once the call ended (call_rc set), 1 while it runs; kills it p
   call_rc=$?
   call_pid=
 }
+finishing= # set while the round's last calls run: they are not cut short by SIGTERM
 ask() { # consul ARGS…: runs one call to its end; fails when stopping or when L ended meanwhile
   call_start "$@"
   until call_done; do
     nap "$fine"
-    if [ -n "$stopping" ] || { [ -n "$lock_pid" ] && ! alive "$lock_pid"; }; then
+    if { [ -n "$stopping" ] && [ -z "$finishing" ]; } || { [ -n "$lock_pid" ] && ! alive "$lock_pid"; }; then
       kill -KILL "$call_pid" 2>/dev/null
       wait "$call_pid"
       call_pid=
@@ -211,12 +217,6 @@ read_key() { # after a `kv get -detailed`: key = present|absent|error, key_sessi
 fence_value() { # PHASE POD SESSION FENCE: the parts of the fence key's value
   value_phase=${1:-} value_pod=${2:-} value_session=${3:-} value_fence=${4:-1}
 }
-
-# --- signals ----------------------------------------------------------------------------------
-stopping=
-held=
-trap 'stopping=1' TERM INT
-trap 'held=1' USR1
 
 # --- one round --------------------------------------------------------------------------------
 lock_pid=
@@ -393,10 +393,9 @@ end_round() { # Mogi's tree gone, the fence key released, L ended, nothing of th
   fi
   if [ -n "$fence_held" ]; then
     # Only now, with Mogi's tree gone, may the fence key be freed without a lock-delay.
-    was_stopping=$stopping
-    stopping=
+    finishing=1
     ask kv put -release -session="$session" "$fence_key" "stopped $POD_NAME $session 0" || :
-    stopping=$was_stopping
+    finishing=
     [ "$call_rc" = 0 ] || { why_failed; log "fence key not released ($failure): the next holder waits for the lock-delay"; }
   fi
   if [ -n "$lock_pid" ]; then

@@ -188,7 +188,7 @@ describe("the driver's expected failures, with the real CLI: one line, exit 1, n
 
   test.each([
     ["not logged in", { PULUMI_BACKEND_URL: undefined, PULUMI_ACCESS_TOKEN: undefined }, "preview e2e failed: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions"],
-    ["backend unreachable", { PULUMI_BACKEND_URL: "file:///nonexistent/mogi-state" }, "preview e2e failed: unable to open bucket file:///nonexistent/mogi-state"],
+    ["backend unreachable", { PULUMI_BACKEND_URL: "file:///nonexistent/mogi-state" }, 'preview e2e failed: unable to open state directory "file:///nonexistent/mogi-state"'],
   ])("%s", async (label, variables, line) => {
     const slug = label.replace(/\s+/g, "-");
     const elsewhere = new ProjectCopy(work, `project-${slug}`, { ...env.project.env, PULUMI_HOME: path.join(work, `home-${slug}`), ...variables });

@@ -5,7 +5,7 @@
  * namespace's parent, ignores SIGTERM and exits with PID 1's status, so signals meant for the
  * container go to `containerInit(unsharePid)`, as a runtime sends them to the container's PID 1.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 
 export const UNSHARE = "/usr/bin/unshare";
 
@@ -22,4 +22,40 @@ export function containerInit(unsharePid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Whether a host PID is a live process (a zombie counts as gone). */
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !/^\S+ \(.*\) [ZX]/s.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+/** The PID namespace of a host PID (its /proc/<pid>/ns/pid link), while the process lives. */
+export function pidNamespace(pid: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/pid`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Live processes of a PID namespace, as the host sees them: host PID, PID inside, command line. */
+export function processesIn(namespace: string): { hostPid: number; nsPid: number; cmd: string }[] {
+  const found: { hostPid: number; nsPid: number; cmd: string }[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const hostPid = Number(entry);
+    if (pidNamespace(hostPid) !== namespace || !processAlive(hostPid)) continue;
+    try {
+      const nsPid = Number(/^NSpid:.*\s(\d+)\s*$/m.exec(readFileSync(`/proc/${entry}/status`, "utf8"))?.[1]);
+      found.push({ hostPid, nsPid, cmd: readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").join(" ").trim() });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
 }

@@ -7,10 +7,11 @@
  * Mogi's own word that it stopped.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { containerArgs, containerInit, UNSHARE } from "./container";
+export { pidNamespace, processAlive, processesIn } from "./container";
 
 export const SCRIPTS = path.join(__dirname, "..", "..", "components", "scripts");
 export const FAKE_CONSUL_DIR = path.join(__dirname, "..", "fixtures", "fake-consul");
@@ -31,17 +32,6 @@ function killGroup(pgid: number): void {
     // already gone
   }
 }
-
-/** Whether a host PID is a live process (a zombie counts as gone). */
-export function processAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return !/^\S+ \(.*\) [ZX]/s.test(stat);
-  } catch {
-    return false;
-  }
-}
-
 
 /** A scratch directory per test, with a token file; call `setup()` in beforeEach and `teardown()` in afterEach. */
 export class ScriptSandbox {
@@ -138,28 +128,3 @@ export const slowStopMogi = ["/bin/sh", "-c", [
 /** A Mogi that marks $MARKER.ready and ignores SIGTERM (only SIGKILL ends it); its child too. */
 export const ignoresTermMogi = ["/bin/sh", "-c", 'trap "" TERM; sleep 1000 & echo "$$ $!" >> "$MARKER.ready"; while :; do sleep 0.05; done'];
 
-/** The PID namespace of a host PID (its /proc/<pid>/ns/pid link), while the process lives. */
-export function pidNamespace(pid: number): string | undefined {
-  try {
-    return readlinkSync(`/proc/${pid}/ns/pid`);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Live processes of a PID namespace, as the host sees them: host PID, PID inside, command line. */
-export function processesIn(namespace: string): { hostPid: number; nsPid: number; cmd: string }[] {
-  const found: { hostPid: number; nsPid: number; cmd: string }[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    const hostPid = Number(entry);
-    if (pidNamespace(hostPid) !== namespace || !processAlive(hostPid)) continue;
-    try {
-      const nsPid = Number(/^NSpid:.*\s(\d+)\s*$/m.exec(readFileSync(`/proc/${entry}/status`, "utf8"))?.[1]);
-      found.push({ hostPid, nsPid, cmd: readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").join(" ").trim() });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}

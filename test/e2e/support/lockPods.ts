@@ -80,7 +80,7 @@ export class LockPods {
     const running = await waitFor("exactly one Mogi running, in the pod holding the lock, with its token", async () => {
       const now = watch.sample();
       if (now.length !== 1 || intervals.running().join() !== now[0].pod || (await holderPod()) !== now[0].pod) return undefined;
-      return watch.events().some((e) => e.event === "token" && e.pid === now[0].pid) ? now[0] : undefined;
+      return watch.events().some((e) => e.event === "token" && e.pod === now[0].pod && e.pid === now[0].pid) ? now[0] : undefined;
     }, 120_000, 20);
     return this.fleet.find((p) => p.name === running.pod) as TestPod;
   }
@@ -88,7 +88,12 @@ export class LockPods {
   /** After each test: links restored, the fleet stopped, the lock free. */
   async endTest(): Promise<void> {
     for (const pod of this.fleet) pod.link.set("up");
-    await Promise.all(this.fleet.splice(0).map((p) => p.main.stop(20_000)));
+    await Promise.all(this.fleet.splice(0).map(async (p) => {
+      await p.main.stop(20_000);
+      // A SIGTERM that reached PID 1 before its trap was set is ignored (as in a real container):
+      // stop() then SIGKILLed the group, and a Mogi it had started ended then.
+      this.world.intervals.killed(p.name, Date.now());
+    }));
     await waitFor("the lock to be free", async () => (await this.world.holderPod()) === undefined, 90_000);
   }
 

@@ -3,7 +3,8 @@
  * right now (their start/stop records and the kernel's process table), for tests that wait on a
  * state. Overlap is not judged from these but from what Mogi's parent observed (mogiIntervals.ts).
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { processAlive } from "../../support/container";
 import type { MogiSampler } from "../../support/failover";
 import { sleep } from "./processes";
 
@@ -20,18 +21,37 @@ export interface MogiEvent {
 /** How often `until` looks again. */
 const POLL_MS = 50;
 
-/** True while the process exists and is not a zombie (an exited child nobody reaped yet). */
-function processRunning(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
+/**
+ * The host PID of a test Mogi that recorded `pid` as seen inside its container's PID namespace
+ * (the wrapper is PID 1 there): the process whose innermost NSpid is `pid`, running test-mogi.js,
+ * with the pod's POD_NAME. Undefined once it is gone.
+ */
+function hostPidOf(event: MogiEvent): number | undefined {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (!readFileSync(`/proc/${entry}/cmdline`, "utf8").includes("test-mogi.js")) continue;
+      if (Number(/^NSpid:.*\s(\d+)\s*$/m.exec(readFileSync(`/proc/${entry}/status`, "utf8"))?.[1]) !== event.pid) continue;
+      if (readFileSync(`/proc/${entry}/environ`, "utf8").split("\0").includes(`POD_NAME=${event.pod}`)) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
   }
+  return undefined;
 }
 
 export class MogiWatch implements MogiSampler {
+  /** pod/pid of a start record → its host PID (null: it was already gone when first looked for). */
+  private readonly hostPids = new Map<string, number | null>();
+
   constructor(readonly eventsFile: string) {}
+
+  private running(event: MogiEvent): boolean {
+    const key = `${event.pod}/${event.pid}`;
+    if (!this.hostPids.has(key)) this.hostPids.set(key, hostPidOf(event) ?? null);
+    const pid = this.hostPids.get(key);
+    return pid !== null && pid !== undefined && processAlive(pid);
+  }
 
   events(): MogiEvent[] {
     if (!existsSync(this.eventsFile)) return [];
@@ -41,8 +61,8 @@ export class MogiWatch implements MogiSampler {
   /** Mogis started and neither recorded as stopped nor gone from the process table. */
   sample(): MogiEvent[] {
     const events = this.events();
-    const stoppedPids = new Set(events.filter((e) => e.event === "stop").map((e) => e.pid));
-    return events.filter((e) => e.event === "start" && !stoppedPids.has(e.pid) && processRunning(e.pid));
+    const stopped = new Set(events.filter((e) => e.event === "stop").map((e) => `${e.pod}/${e.pid}`));
+    return events.filter((e) => e.event === "start" && !stopped.has(`${e.pod}/${e.pid}`) && this.running(e));
   }
 
   /** Waits until `condition` holds for the pods running Mogi now; returns ms since `since`. */
@@ -65,9 +85,10 @@ export function fencingTokens(events: MogiEvent[]): Map<string, { pod: string; t
   const problems = events.filter((e) => e.event === "token-error");
   if (problems.length) throw new Error(`Mogis without a fencing token: ${JSON.stringify(problems)}`);
   const tokens = events.filter((e) => e.event === "token");
-  const started = events.filter((e) => e.event === "start").map((e) => e.pid);
-  const missing = started.filter((pid) => !tokens.some((t) => t.pid === pid));
-  if (missing.length) throw new Error(`Mogis (pids ${missing.join(", ")}) ran without obtaining a fencing token`);
+  // PIDs are the containers' own (each pod has its own PID namespace): a Mogi is its pod and PID.
+  const started = events.filter((e) => e.event === "start").map((e) => `${e.pod}/${e.pid}`);
+  const missing = started.filter((mogi) => !tokens.some((t) => `${t.pod}/${t.pid}` === mogi));
+  if (missing.length) throw new Error(`Mogis (${missing.join(", ")}) ran without obtaining a fencing token`);
   const byConsul = new Map<string, { pod: string; token: number; t: number }[]>();
   for (const t of [...tokens].sort((a, b) => a.t - b.t)) {
     const list = byConsul.get(String(t.consul)) ?? [];

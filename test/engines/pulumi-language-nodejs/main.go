@@ -2,15 +2,15 @@
 //
 // Why: the Go module proxy refuses every version of the current host's module
 // (github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3, 403), and the newest host it
-// serves (inside sdk/v3@v3.68.0) cannot start policy packs: the 3.248 engine starts a Node.js policy
-// pack through the language host's RunPlugin RPC (kind "analyzer"), which v3.68.0 answers with
-// "not supported". See README.md.
+// serves (inside sdk/v3@v3.68.0) cannot start policy packs: the engine (3.248 and 3.277 alike) starts
+// a Node.js policy pack through the language host's RunPlugin RPC (kind "analyzer"), which v3.68.0
+// answers with "not supported". See README.md.
 //
 // What: we serve the LanguageRuntime gRPC service on 127.0.0.1, start the upstream host
 // (pulumi-language-nodejs-v3.68.0, next to this executable, same arguments) and forward every RPC to it
 // byte for byte, unary and streaming, including its errors (Unimplemented for RPCs it does not know, so
 // the engine falls back as it does for any old host). The one exception is RunPlugin with
-// kind == "analyzer", which we implement like the 3.248 host does: `node
+// kind == "analyzer", which we implement like the current host does: `node
 // <@pulumi/pulumi/cmd/run-policy-pack> <nodeargs> <req.Args> <pack dir>` in the pack directory, behind
 // sdk/v3's PolicyProxy (it answers the engine's Handshake/ConfigureStack and hands the stack, project,
 // config to the pack in PULUMI_NODEJS_* / PULUMI_CONFIG, as the pack libraries expect).
@@ -176,7 +176,7 @@ type legacyStart struct {
 	reply chan *grpc.ClientConn
 }
 
-// nodeOptions are Pulumi.yaml's runtime options for Node.js, as the 3.248 host reads them from a
+// nodeOptions are Pulumi.yaml's runtime options for Node.js, as current hosts read them from a
 // request's ProgramInfo (for a program's Run and a policy pack's RunPlugin alike).
 type nodeOptions struct {
 	typescript         bool // default true
@@ -195,7 +195,7 @@ func readNodeOptions(info *pulumirpc.ProgramInfo) nodeOptions {
 }
 
 // runFlags are a Run's runtime options as the v3.68.0 host's command-line flags (its defaults left
-// out). The 3.248 engine passes no flags (buildArgsForNewPlugin), so v3.68.0 alone would run every
+// out). The engine passes no flags (buildArgsForNewPlugin, 3.248 and 3.277), so v3.68.0 alone would run every
 // program with its defaults (ts-node registered, no node arguments), unlike the host a user has.
 func runFlags(o nodeOptions) []string {
 	var flags []string
@@ -309,8 +309,9 @@ func (s *shim) RunPlugin(req *pulumirpc.RunPluginRequest, srv pulumirpc.Language
 	return runPolicyPack(req, srv)
 }
 
-// runPolicyPack starts a Node.js policy pack the way the 3.248 host does (behaviour read from
-// sdk/nodejs/cmd/pulumi-language-nodejs/main.go at v3.248.0, RunPlugin, kind "analyzer").
+// runPolicyPack starts a Node.js policy pack the way the current host does (behaviour read from
+// sdk/nodejs/cmd/pulumi-language-nodejs/main.go at v3.248.0 and v3.259.0, RunPlugin, kind "analyzer",
+// the same in both; the abort on a failed start from pulumi/pulumi#24492, later).
 func runPolicyPack(req *pulumirpc.RunPluginRequest, srv pulumirpc.LanguageRuntime_RunPluginServer) error {
 	ctx := srv.Context()
 	dir := req.GetInfo().GetProgramDirectory() // the directory of PulumiPolicy.yaml
@@ -351,9 +352,16 @@ func runPolicyPack(req *pulumirpc.RunPluginRequest, srv pulumirpc.LanguageRuntim
 	if err != nil {
 		return fmt.Errorf("could not start policy pack proxy: %w", err)
 	}
+	// Once the proxy has printed its port the engine counts the pack as started: a failure from here on
+	// until Attach must also reject the proxy's pending pack (Abort), or the engine's next Analyzer call
+	// waits for a pack that never comes (as upstream hosts do since pulumi/pulumi#24492, 2026-08).
+	abort := func(err error) error {
+		policyProxy.Abort(err)
+		return err
+	}
 	cfg, err := policyProxy.AwaitConfiguration(ctx)
 	if err != nil {
-		return fmt.Errorf("could not get stack configuration: %w", err)
+		return abort(fmt.Errorf("could not get stack configuration: %w", err))
 	}
 	if cfg != nil {
 		set := func(k, v string) {
@@ -368,7 +376,7 @@ func runPolicyPack(req *pulumirpc.RunPluginRequest, srv pulumirpc.LanguageRuntim
 		if cfg.Config != nil {
 			js, err := json.Marshal(cfg.Config)
 			if err != nil {
-				return err
+				return abort(err)
 			}
 			set("PULUMI_CONFIG", string(js))
 		}
@@ -381,9 +389,9 @@ func runPolicyPack(req *pulumirpc.RunPluginRequest, srv pulumirpc.LanguageRuntim
 	cmd.Dir, cmd.Env = dir, env
 	cmd.Stdout, cmd.Stderr = stdout, w.stream(true)
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("could not run %s: %w", node, err)
+		return abort(fmt.Errorf("could not run %s: %w", node, err))
 	}
-	err = policyProxy.Attach(ctx, cmd) // returns when the pack exits
+	err = policyProxy.Attach(ctx, cmd) // returns when the pack exits; rejects the pending pack itself if it fails
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
