@@ -263,6 +263,24 @@ describe("consul-lock-wrapper.sh, fail-closed", () => {
     });
   });
 
+  lockTest("a holder stopped inside its fence wait passes the wait on: the next holder waits the whole fence time too (the model's counterexample)", async (world) => {
+    // No fence key: the first holder must wait; it is stopped during that wait.
+    const a = startPod(world, "mogi-a", slowStopMogi);
+    await a.ready;
+    await until(() => /^running mogi-a /.test(world.consul.key(FENCE)?.value ?? ""), "the first pod to hold the fence key", 5000);
+    process.kill(a.pid1(), "SIGTERM");
+    expect((await a.run).status).toBe(0);
+    expect(a.starts()).toEqual([]);
+    expect(world.consul.key(FENCE)?.value).toMatch(/^stopped mogi-a \S+ 1$/);
+    const released = Date.now();
+    const b = startPod(world, "mogi-b", slowStopMogi);
+    await b.ready;
+    await until(() => b.starts().length === 1, "the next pod's Mogi", 15_000);
+    expect(Date.now() - released).toBeGreaterThanOrEqual(8000); // the fence time, in full
+    process.kill(b.pid1(), "SIGTERM");
+    await b.run;
+  });
+
   lockTest("the lock lost and taken back: Mogi runs again, then is not stopped while Consul answers (rounds share nothing)", async (world) => {
     cleanHistory(world.consul);
     const a = startPod(world, "mogi-a", slowStopMogi, {}, 55_000);

@@ -289,15 +289,18 @@ take_fence() { # steps 3-6 of the round: 0 once this pod's session holds the fen
     if [ -z "$key_session" ]; then
       need=1
       if [ "$key" = present ]; then
-        case "$value_phase" in stopped | running) need=0 ;; claim) [ "$value_fence" != 0 ] || need=0 ;; esac
+        # stopped: its holder proved its own Mogi gone, and passes on a fence wait it did not finish.
+        case "$value_phase" in running) need=0 ;; stopped | claim) [ "$value_fence" != 0 ] || need=0 ;; esac
       fi
       index=0
       [ "$key" = absent ] || index=$key_index
       ask kv put -cas -modify-index="$index" "$fence_key" "claim $POD_NAME $session $need" || return 1
       [ "$call_rc" = 0 ] || continue # another pod claimed first: read again
+      # Counted as held from the moment the acquire is sent: an acquire cut short may still have
+      # landed, and releasing a key one does not hold is refused harmlessly.
+      fence_held=1
       ask kv put -acquire -session="$session" "$fence_key" "running $POD_NAME $session $need" || return 1
       [ "$call_rc" = 0 ] || { why_failed; log "fence key not acquired ($failure); trying again in $check_s s"; pause "$check_s" || return 1; continue; }
-      fence_held=1
     else
       need=$value_fence # our own acquire, whose answer was lost
       fence_held=1
@@ -393,8 +396,12 @@ end_round() { # Mogi's tree gone, the fence key released, L ended, nothing of th
   fi
   if [ -n "$fence_held" ]; then
     # Only now, with Mogi's tree gone, may the fence key be freed without a lock-delay.
+    # A round that ends in its fence wait has not waited out the earlier holder's Mogi: the next
+    # holder must (the model's counterexample to releasing with 0 here, test/model/README.md).
+    owed=0
+    [ -n "$mogi_started" ] || [ "${need:-0}" = 0 ] || owed=1
     finishing=1
-    ask kv put -release -session="$session" "$fence_key" "stopped $POD_NAME $session 0" || :
+    ask kv put -release -session="$session" "$fence_key" "stopped $POD_NAME $session $owed" || :
     finishing=
     [ "$call_rc" = 0 ] || { why_failed; log "fence key not released ($failure): the next holder waits for the lock-delay"; }
   fi
@@ -415,11 +422,15 @@ end_round() { # Mogi's tree gone, the fence key released, L ended, nothing of th
   signal_tree KILL
   session=
   fence_held=
+  mogi_started=
+  need=0
 }
 
 mogi_pid=
 mogi_ended=
 mogi_status=
+mogi_started=
+need=0
 while :; do
   if ! wait_for_consul; then
     log "stopped while waiting for Consul; Mogi was not started"
@@ -437,6 +448,7 @@ while :; do
       log "lock confirmed (session $session, fencing token $token); starting Mogi"
       MOGI_FENCING_TOKEN=$token MOGI_FENCING_TOKEN_FILE=$token_file "$@" </dev/null &
       mogi_pid=$!
+      mogi_started=1
       hold 0
       [ -z "$mogi_pid" ] || log "stopping Mogi: $why"
     fi
