@@ -329,7 +329,7 @@ describe("the verdict rules", () => {
     const seen = updateFirstSeen({}, first, lost.observedAt);
     const later = assess({ ...lost, observedAt: lost.observedAt + 12_000 }, seen);
     const message = later.checks.find((c) => c.check === "holder-pod")?.message;
-    expect(message).toContain("expect a new holder by about 12:00:50 UTC (measured: 43.5 s) (for 12 s)");
+    expect(message).toContain("expect a new holder by about 12:00:50 UTC (measured: 45.1 s) (for 12 s)");
     expect(updateFirstSeen(seen, assess(facts({ pods: [ready("p1")] })), lost.observedAt + 60_000)).toEqual({});
   });
 });
