@@ -49,6 +49,8 @@ export interface StackShape {
   config(env: DeployEnvironment): Record<string, unknown>;
   /** Files the project copy needs before the stack runs (path relative to it → content). */
   files?(env: DeployEnvironment): Record<string, string>;
+  /** Consul images the stack names besides the official one (a platform's mirror). */
+  consulImages?: string[];
 }
 
 /** The dev shape: plain HTTP, the stack's own namespace, the test Mogi. */
@@ -154,7 +156,7 @@ export class DeployEnvironment {
     this.consulVersion = ((await this.consul.api("GET", "/v1/agent/self")).body as { Config: { Version: string } }).Config.Version;
     await this.cluster.start();
     this.api = new KubeApi(this.cluster.server, this.cluster.pki);
-    const images = testImages(this.work);
+    const images = testImages(this.work, this.shape.consulImages);
     for (const name of ["e2e-node-a", "e2e-node-b"]) {
       // The node's network: its pods reach the Consul Service through this link (what the
       // Service's address resolves to on that node), so that one node can be cut off alone.

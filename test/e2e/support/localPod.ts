@@ -12,7 +12,8 @@
  *   (test/support/container.ts); SIGTERM reaches that PID 1, as a runtime sends it.
  * Everything the pod runs (the wrapper, `consul`, the test Mogi) is the real program.
  */
-import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { DEFAULT_CONSUL_IMAGE } from "../../../components/singletonWorkloadArgs";
@@ -22,16 +23,23 @@ import { Proc } from "./processes";
 
 /** The image name the e2e stacks give Mogi: the test Mogi, run from the host's filesystem. */
 export const TEST_IMAGE = "mogi-test:e2e";
+/**
+ * The same image pinned by digest, as the production policy levels require: the digest of what
+ * this stand-in image holds of its own (the test Mogi's file). The test kubelet checks nothing.
+ */
+export const TEST_IMAGE_PINNED = `${TEST_IMAGE}@sha256:${createHash("sha256").update(readFileSync(path.join(__dirname, "..", "fixtures", "test-mogi.js"))).digest("hex")}`;
 
 /**
- * The images the suites' pods use, as directories: the official Consul image (its /bin/consul
- * is the one `npm run engines` built, made under `dir`) and the test image (the host's "/").
+ * The images the suites' pods use, as directories: the Consul images (the official one and any
+ * mirror a shipped stack names; their /bin/consul is the one `npm run engines` built, made under
+ * `dir`) and the test image (the host's "/").
  */
-export function testImages(dir: string): Record<string, string> {
+export function testImages(dir: string, consulImages: string[] = []): Record<string, string> {
   const consulImage = path.join(dir, "image-consul");
   mkdirSync(path.join(consulImage, "bin"), { recursive: true });
   symlinkSync(engine("consul"), path.join(consulImage, "bin", "consul"));
-  return { [DEFAULT_CONSUL_IMAGE]: consulImage, [TEST_IMAGE]: "/" };
+  const consul = Object.fromEntries([DEFAULT_CONSUL_IMAGE, ...consulImages].map((name) => [name, consulImage]));
+  return { ...consul, [TEST_IMAGE]: "/", [TEST_IMAGE_PINNED]: "/" };
 }
 
 /* eslint-disable @typescript-eslint/no-explicit-any */

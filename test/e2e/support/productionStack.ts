@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { parse } from "yaml";
 import { lockKey } from "../../../components/lockWrapper";
 import type { DeployEnvironment, StackShape } from "./deployEnvironment";
-import { TEST_IMAGE } from "./localPod";
+import { TEST_IMAGE_PINNED } from "./localPod";
 import { waitFor } from "./processes";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -67,12 +67,13 @@ export function productionShape(): StackShape {
     namespaceOwnedBy: shipped["mogi:createNamespace"] === false ? "platform" : "stack",
     config: (env: DeployEnvironment) => ({
       ...shipped,
-      "mogi:image": TEST_IMAGE,
+      "mogi:image": TEST_IMAGE_PINNED, // the production levels refuse an image not pinned by digest
       "mogi:command": [process.execPath, TEST_MOGI],
       "mogi:kubernetes": { kubeconfig: env.cluster.kubeconfig },
       "mogi:consul": { ...consul, address: env.consulService.address, inClusterHost: env.consulService.address },
     }),
     files: (env: DeployEnvironment) => ({ [consul.providerCaFile]: readFileSync((env.consulTls as { caFile: string }).caFile, "utf8") }),
+    consulImages: consul.binaryImage ? [consul.binaryImage] : [],
   };
 }
 
