@@ -27,7 +27,7 @@ const FLAWS: Flaw[] = [
   {
     main: "stoppedDropsFence",
     breaks: "atMostOneMogi",
-    what: "the protocol as written: a holder stopping in its fence wait releases .fence as `stopped … 0`",
+    what: "the protocol as first written: a holder stopping in its fence wait released .fence as `stopped … 0`",
   },
 ];
 
@@ -37,7 +37,7 @@ const FLAWS: Flaw[] = [
  */
 const PASSING = [
   { main: "shipped", what: "random faults, 2 pods" },
-  { main: "proposedFix", what: "every fault script, 3 pods, `stopped` keeping the fence bit" },
+  { main: "shippedScripts", what: "every fault script, 3 pods" },
 ];
 
 const RUNS: ModelRun[] = [

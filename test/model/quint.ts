@@ -6,7 +6,7 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { readTrace, summarize } from "./trace";
@@ -79,6 +79,8 @@ export function runModel(run: ModelRun): Promise<ModelResult> {
       if (violation && existsSync(traceFile)) {
         result.traceFile = traceFile;
         result.traceLength = readTrace(traceFile).states.length;
+      } else {
+        rmSync(dir, { recursive: true, force: true }); // kept only for a counterexample
       }
       resolve(result);
     });

@@ -7,7 +7,7 @@
  *
  *   npm run model                              the two runs, random seeds
  *   npm run model -- --seed=0x1234             reproduce a run (the seed is printed)
- *   npm run model -- --only=proposedFix        one module of lockProtocol.qnt
+ *   npm run model -- --only=stoppedDropsFence  one module of lockProtocol.qnt
  *   npm run model -- --samples=2000 --steps=400
  *
  * test/model/README.md says why these numbers and how to read a counterexample.
