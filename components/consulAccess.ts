@@ -21,6 +21,8 @@ export interface ConsulAccessArgs {
   lockPrefix: string;
   /** Configuration prefix; granted read, and where `config` is written. */
   configPrefix: string;
+  /** Node-name prefix of the Consul servers the pod's sessions are created on (consulAcl.ts). */
+  sessionNodePrefix: string;
   /** Configuration keys (relative to `configPrefix`) and values. Default: none. */
   config?: Record<string, string>;
   /** Datacenters the policy is valid in. Default: all. */
@@ -37,6 +39,9 @@ function validate(args: ConsulAccessArgs): void {
     if (problem) throw new Error(`config key ${JSON.stringify(key)}: ${problem}`);
   }
 }
+
+/** The token's scope; each field is ForceNew upstream, so each is a keeper of the accessor UUID too. */
+export const TOKEN_SCOPE = { local: true } as const;
 
 export class ConsulAccess extends pulumi.ComponentResource {
   readonly policyName: pulumi.Output<string>;
@@ -72,20 +77,22 @@ export class ConsulAccess extends pulumi.ComponentResource {
     // Replacement. Pulumi replaces create-before-delete, and Consul refuses a second token with an
     // accessor ID in use, so a replacement that kept the accessor would fail at its create. In
     // terraform-provider-consul (`resource_consul_acl_token.go`) the ForceNew inputs are
-    // accessor_id, local, expiration_time, namespace and partition; of these the token declares
-    // only `accessorId` (a test holds this), so its inputs replace it only when
-    // this UUID is replaced, and then the new token has a new accessor and create-before-delete
-    // works: the new token and its auto-named Secret exist before the pod rolls, the old token is
-    // deleted after the rollout, and Mogi stops only for the Recreate rollout. Not
-    // deleteBeforeReplace: it would delete the running pod's token first, so `consul lock` could
-    // neither renew its session nor release the lock (403), the wrapper would stop Mogi, and the new
-    // pod would wait for the session's TTL and the lock-delay. Rotation replaces this UUID
-    // (`pulumi up --replace` on it); a `--replace` of the token alone fails at Consul's create,
-    // before anything is deleted.
-    const accessor = new random.RandomUuid(`${resourceName}-token-accessor`, {}, { parent: this });
+    // accessor_id, local, expiration_time, namespace and partition. The token declares `accessorId`
+    // and `local`; `local` is also a keeper of this UUID, so whatever replaces the token replaces
+    // the UUID first and the new token has a new accessor: the new token and its auto-named Secret
+    // exist before the pod rolls, the old token is deleted after the rollout, and Mogi stops only
+    // for the Recreate rollout (a test holds this). Not deleteBeforeReplace: it would delete the
+    // running pod's token first, so `consul lock` could neither renew its session nor release the
+    // lock (403), the wrapper would stop Mogi, and the new pod would wait for the session's TTL and
+    // the lock-delay. Rotation replaces this UUID (components/README.md, "Rotating the token").
+    const scope = TOKEN_SCOPE;
+    const accessor = new random.RandomUuid(`${resourceName}-token-accessor`, { keepers: { local: String(scope.local) } }, { parent: this });
     const token = new consul.AclToken(
       `${resourceName}-token`,
-      { accessorId: accessor.result, description: `${args.name}: consul lock and configuration`, policies: [policy.name] },
+      // Local: the token lives only in the datacenter the provider writes to (mogi:consul.datacenter,
+      // else its agent's), where the pod's Consul is; it is not replicated to, nor valid in, any
+      // other federated datacenter. No expirationTime: components/README.md says why.
+      { accessorId: accessor.result, description: `${args.name}: consul lock and configuration`, policies: [policy.name], local: scope.local },
       consulOpts,
     );
     // AclToken has no secretId output; the lookup's secretId is a secret output (FACTS.md).

@@ -15,11 +15,34 @@ export interface AclRules {
   agent_prefix: RuleSet;
 }
 
+/**
+ * The node-name prefix of the Consul servers with the consul-k8s chart's `global.name: consul`
+ * (what the default `consul-server.consul.svc` assumes): the chart runs the servers as StatefulSet
+ * `<fullname>-server` and passes no `-node`, so each takes its pod's hostname, `consul-server-<n>`
+ * (server-statefulset.yaml; agent/config/builder.go `nodeName` falls back to os.Hostname). Without
+ * `global.name` the fullname is `<release>-consul`: `<release>-consul-server-`.
+ */
+export const DEFAULT_SESSION_NODE_PREFIX = "consul-server-";
+/** Deployment annotation naming the prefix, for the policy pack (infra/policy/consulAclPolicies.ts). */
+export const SESSION_NODE_PREFIX_ANNOTATION = "mogi/consul-session-node-prefix";
+
+/** A prefix of a node name: what a pod's hostname (a DNS-1123 label) can start with. */
+const NODE_PREFIX = /^[a-z0-9][a-z0-9-]{0,61}$/;
+
+/** Why `prefix` cannot scope the token's session and agent rules, or undefined. */
+export function sessionNodePrefixProblem(prefix: string): string | undefined {
+  if (prefix === "") return `must not be empty: an empty prefix matches every node, so the token could destroy every session in the datacenter (other services' locks); use the servers' prefix, "${DEFAULT_SESSION_NODE_PREFIX}" for the consul-k8s chart with global.name "consul"`;
+  if (!NODE_PREFIX.test(prefix)) return `must be the start of the Consul servers' node names: 1-62 lowercase letters, digits and '-', starting with a letter or digit, a plain prefix without wildcards (e.g. "${DEFAULT_SESSION_NODE_PREFIX}")`;
+  return undefined;
+}
+
 export interface LockAclArgs {
   /** Lock prefix: `consul lock` acquires and releases `<lockPrefix>/.lock`. */
   lockPrefix: string;
   /** Configuration prefix the service reads. */
   configPrefix: string;
+  /** Start of the node names of the Consul agents the pod's requests reach (the servers). */
+  sessionNodePrefix: string;
 }
 
 /** Refuses unsafe or overlapping prefixes, naming the setting. */
@@ -28,16 +51,25 @@ export function assertLockAclPrefixes(args: LockAclArgs): void {
   assertKvPrefix("configPrefix", args.configPrefix);
   const overlap = prefixOverlapProblem(args.lockPrefix, args.configPrefix);
   if (overlap) throw new Error(`configPrefix: ${overlap}`);
+  const nodeProblem = sessionNodePrefixProblem(args.sessionNodePrefix);
+  if (nodeProblem) throw new Error(`sessionNodePrefix: ${JSON.stringify(args.sessionNodePrefix)} ${nodeProblem}`);
 }
 
 /**
- * The rules, each for one reason (FACTS.md, "ACL rules `consul lock` needs"):
- * - `key_prefix "<lock>/"` write: acquire, hold and release `<lock>/.lock`;
+ * The rules, each for one reason (hashicorp/consul v1.14.11):
+ * - `key_prefix "<lock>/"` write: acquire, hold and release `<lock>/.lock` (and the wrapper's
+ *   `.fence`); KV acquire checks key write only (agent/consul/kvs_endpoint.go `kvsPreApply`);
  * - `key_prefix "<config>/"` read: the service's configuration, and nothing else of KV;
- * - `session_prefix ""` write: `consul lock` creates a session on the node of the agent that
- *   answers, which for pods talking to the servers is a server's node, not known in advance;
- *   an exact `session ""` rule would not match it (hashicorp/consul-esm#107);
- * - `agent_prefix ""` read: `consul lock` calls `/v1/agent/self` before locking.
+ * - `session_prefix "<servers>"` write: `consul lock` creates its session with no `Node`
+ *   (api/lock.go `createSession`), so the answering agent fills in its own node name
+ *   (agent/session_endpoint.go `SessionCreate`); with no client agents that is a server's node.
+ *   Create, renew and destroy each check `session` write on the session's node only
+ *   (agent/consul/session_endpoint.go), so `""` would reach every session in the datacenter.
+ *   An exact `session "<node>"` rule would tie the token to one server (hashicorp/consul-esm#107);
+ * - `agent_prefix "<servers>"` read: `consul lock` first calls `Agent().NodeName()`, i.e.
+ *   `/v1/agent/self` (command/lock/lock.go), which checks `agent` read on the answering agent's
+ *   own node name (agent/agent_endpoint.go `AgentSelf`); so does the wrapper's `consul info`.
+ * Nothing else: no `node` read (session create does not check it), no catalog, no ACL.
  */
 export function lockAclRules(args: LockAclArgs): AclRules {
   assertLockAclPrefixes(args);
@@ -46,8 +78,8 @@ export function lockAclRules(args: LockAclArgs): AclRules {
       [aclKeyPrefix(args.lockPrefix)]: { policy: "write" },
       [aclKeyPrefix(args.configPrefix)]: { policy: "read" },
     },
-    session_prefix: { "": { policy: "write" } },
-    agent_prefix: { "": { policy: "read" } },
+    session_prefix: { [args.sessionNodePrefix]: { policy: "write" } },
+    agent_prefix: { [args.sessionNodePrefix]: { policy: "read" } },
   };
 }
 

@@ -11,6 +11,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
+import { SESSION_NODE_PREFIX_ANNOTATION } from "./consulAcl";
 import { selectorLabels, standardLabels } from "./naming";
 import { consulAddrPort, LOCK_WRAPPER_FILE, LOCK_WRAPPER_SCRIPT, lockKey } from "./lockWrapper";
 import { isPlatformOwned, networkPolicySpec, PLATFORM_OWNED_ANNOTATION } from "./networkPolicy";
@@ -91,13 +92,18 @@ export class SingletonWorkload extends pulumi.ComponentResource {
       ca,
     });
 
-    // No policy where the platform owns them: say so on the Deployment, for reviewers and the
-    // policy pack (singleton-has-network-policy).
+    // Said on the Deployment, for reviewers and the policy pack: no NetworkPolicy where the
+    // platform owns them (singleton-has-network-policy); the Consul nodes the token's sessions
+    // may be on (consul-acl-own-prefixes-only).
     const networkPolicy = args.networkPolicy;
+    const annotations = {
+      ...(isPlatformOwned(networkPolicy) ? { [PLATFORM_OWNED_ANNOTATION]: networkPolicy.platformOwned } : {}),
+      ...(consul.sessionNodePrefix !== undefined ? { [SESSION_NODE_PREFIX_ANNOTATION]: consul.sessionNodePrefix } : {}),
+    };
     const deployment = new k8s.apps.v1.Deployment(
       `${resourceName}-deployment`,
       {
-        metadata: { ...meta(name), ...(isPlatformOwned(networkPolicy) ? { annotations: { [PLATFORM_OWNED_ANNOTATION]: networkPolicy.platformOwned } } : {}) },
+        metadata: { ...meta(name), ...(Object.keys(annotations).length > 0 ? { annotations } : {}) },
         spec: {
           // One replica and Recreate: a rollout never starts the new pod before the old one is gone.
           // Deletions and evictions still overlap; the Consul lock covers those.

@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { assertBaseName, assertName } from "./naming";
+import { sessionNodePrefixProblem } from "./consulAcl";
 import { assertKvPrefix, prefixOverlapProblem } from "./consulKv";
 import { LockWrapperEnv, MogiFencingEnv } from "./lockWrapper";
 import { NetworkPolicyArgs, networkPolicyProblems, PlatformOwnedNetworkPolicy } from "./networkPolicy";
@@ -74,6 +75,11 @@ export interface ConsulLockArgs {
   configPrefix?: string;
   /** CA for `https` addresses. Required when `httpAddr` is https, refused otherwise. */
   ca?: ConsulCaSource;
+  /**
+   * The node-name prefix the token's session and agent rules are limited to (ConsulAccess'
+   * `sessionNodePrefix`), stated on the Deployment for reviewers and the policy pack. Default: none.
+   */
+  sessionNodePrefix?: string;
   /**
    * Where `consul` comes from. Default `{ image: DEFAULT_CONSUL_IMAGE }`: an init container copies
    * the binary into an emptyDir the wrapper puts on PATH. `"app-image"` when the app image has it.
@@ -189,6 +195,8 @@ export function validateWorkloadArgs(args: SingletonWorkloadArgs): void {
     const overlap = prefixOverlapProblem(consul.lockPrefix, consul.configPrefix);
     if (overlap) throw new Error(`consul.configPrefix: ${overlap}`);
   }
+  const nodeProblem = consul.sessionNodePrefix === undefined ? undefined : sessionNodePrefixProblem(consul.sessionNodePrefix);
+  if (nodeProblem) throw new Error(`consul.sessionNodePrefix: ${JSON.stringify(consul.sessionNodePrefix)} ${nodeProblem}`);
   const scheme = CONSUL_ADDR.exec(consul.httpAddr)?.[1];
   if (!scheme) throw new Error(`consul.httpAddr: ${JSON.stringify(consul.httpAddr)} must be http://host:port or https://host:port`);
   if (scheme === "https" && !consul.ca) throw new Error("consul.ca: required when consul.httpAddr is https (CONSUL_CACERT must point at the CA)");

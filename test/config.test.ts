@@ -47,7 +47,7 @@ describe("configuration", () => {
       terminationGracePeriodSeconds: 30,
       nodeLossTolerationSeconds: 10,
       connectInject: true,
-      consul: { scheme: "http", inClusterHost: "consul-server.consul.svc", lockPrefix: "service/mogi/lock", configPrefix: "service/mogi/config", imageHasConsul: false },
+      consul: { scheme: "http", inClusterHost: "consul-server.consul.svc", lockPrefix: "service/mogi/lock", configPrefix: "service/mogi/config", sessionNodePrefix: "consul-server-", imageHasConsul: false },
     });
     expect(s.consul.binaryImage).toMatch(/^hashicorp\/consul:\d+\.\d+\.\d+$/);
   });
@@ -75,11 +75,14 @@ describe("configuration", () => {
     ["untagged image in production", { image: "quay.io/example/mogi" }, 'mogi:image: "quay.io/example/mogi" has no tag'],
     ["overlapping prefixes", { consul: consul({ lockPrefix: "service/mogi", configPrefix: "service/mogi/config" }) }, 'mogi:consul.configPrefix: "service/mogi/config" overlaps the lock prefix "service/mogi"'],
     ["unsafe prefix", { consul: consul({ lockPrefix: "/service/mogi/lock" }) }, "mogi:consul.lockPrefix: \"/service/mogi/lock\" must not start with '/'"],
+    ["session node prefix of every node", { consul: consul({ sessionNodePrefix: "" }) }, 'mogi:consul.sessionNodePrefix: "" must not be empty: an empty prefix matches every node, so the token could destroy every session in the datacenter'],
+    ["session node prefix as a glob", { consul: consul({ sessionNodePrefix: "consul-server-*" }) }, 'mogi:consul.sessionNodePrefix: "consul-server-*" must be the start of the Consul servers\' node names: 1-62 lowercase letters, digits and \'-\''],
+    ["session node prefix that misses the chart's servers", { consul: consul({ inClusterHost: "consul-consul-server.consul.svc" }) }, 'mogi:consul.sessionNodePrefix: "consul-server-" does not cover the Consul servers behind consul.inClusterHost "consul-consul-server.consul.svc": the consul-k8s chart names them "consul-consul-server-0", "consul-consul-server-1", …, and the pod\'s sessions and /v1/agent/self are checked against those names (the lock would be refused with 403); set "consul-consul-server-"'],
     ["unknown PDB mode", { pdb: "none" }, 'mogi:pdb: "none" is not one of "allow-drain", "block-voluntary-evictions"'],
     ["missing Consul address", { consul: JSON.stringify({ scheme: "http" }) }, "mogi:consul.address: required, but not set"],
     ["missing image", { image: undefined }, "mogi:image: required, but not set"],
     ["unknown setting", { imagee: "typo" }, 'mogi:imagee = "typo": unknown setting; did you mean `mogi:image`? (the settings are listed in the README\'s settings table)'],
-    ["unknown nested setting", { consul: consul({ token: "x" }) }, "mogi:consul.token = [secret]: unknown field of mogi:consul (its fields: address, scheme, datacenter, inClusterHost, caPem, caFrom, providerCaPem, providerCaFile, lockPrefix, configPrefix, kv, binaryImage, imageHasConsul, datacenters)"],
+    ["unknown nested setting", { consul: consul({ token: "x" }) }, "mogi:consul.token = [secret]: unknown field of mogi:consul (its fields: address, scheme, datacenter, inClusterHost, caPem, caFrom, providerCaPem, providerCaFile, lockPrefix, configPrefix, sessionNodePrefix, kv, binaryImage, imageHasConsul, datacenters)"],
     ["https without CA", { consul: consul({ scheme: "https" }) }, 'mogi:consul.caPem: required when consul.scheme is "https"'],
     ["https with the pod's CA only", { consul: consul({ scheme: "https", caFrom: { kind: "Secret", name: "ca", key: "tls.crt" } }) }, 'mogi:consul.providerCaFile: required when consul.scheme is "https" and consul.caPem is not set: Pulumi\'s Consul provider must trust Consul\'s CA too, and consul.caFrom reaches only the pod; set consul.providerCaFile (a PEM file) or consul.providerCaPem, or export CONSUL_CA_FILE or CONSUL_CAPATH where pulumi runs'],
     ["two CAs for the provider", { consul: consul({ scheme: "https", caPem: PEM, providerCaPem: PEM }) }, "mogi:consul: set only one of consul.caPem, consul.providerCaPem: each gives the provider its CA"],
@@ -114,6 +117,13 @@ describe("configuration", () => {
   ];
   test.each(classes)("%s", (_label, overrides, message) => {
     expect(problemsOf(raw(overrides))).toEqual(expect.arrayContaining([expect.stringContaining(message)]));
+  });
+
+  test("the session node prefix must cover the chart's servers only where inClusterHost names their Service", () => {
+    const prefixOf = (fields: Record<string, unknown>) => parseSettings(raw({ consul: consul(fields) })).consul.sessionNodePrefix;
+    expect(prefixOf({ inClusterHost: "consul-consul-server.consul.svc", sessionNodePrefix: "consul-consul-server-" })).toBe("consul-consul-server-");
+    expect(prefixOf({ inClusterHost: "10.0.0.5", sessionNodePrefix: "consul-" })).toBe("consul-"); // not the chart's Service: not checkable
+    expect(prefixOf({ inClusterHost: "consul-server.consul.svc", sessionNodePrefix: "consul-" })).toBe("consul-"); // broader still covers them
   });
 
   test("the provider's CA: from caPem, providerCaPem, or a file read relative to the project", () => {

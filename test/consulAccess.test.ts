@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as consul from "@pulumi/consul";
-import { aclRulesJson, lockAclRules } from "../components/consulAcl";
+import { aclRulesJson, DEFAULT_SESSION_NODE_PREFIX, lockAclRules } from "../components/consulAcl";
 import { ConsulAccess, ConsulAccessArgs } from "../components/consulAccess";
 import { fenceKey, lockKey } from "../components/lockWrapper";
 import { SingletonWorkload } from "../components/singletonWorkload";
@@ -26,6 +26,7 @@ function accessArgs(provider: consul.Provider, overrides: Partial<ConsulAccessAr
     name: "mogi",
     lockPrefix: "service/mogi/lock",
     configPrefix: "service/mogi/config",
+    sessionNodePrefix: "consul-server-",
     config: { "log-level": "info", "upstream/url": "https://upstream.example.com" },
     provider,
     ...overrides,
@@ -39,20 +40,33 @@ async function declared(overrides: Partial<ConsulAccessArgs> = {}): Promise<Reco
   });
 }
 
+/** The program's defaults for name "mogi". */
+const DEFAULTS = { lockPrefix: "service/mogi/lock", configPrefix: "service/mogi/config", sessionNodePrefix: DEFAULT_SESSION_NODE_PREFIX };
+
 describe("ACL rules", () => {
-  test("default prefixes: exactly lock write, config read, sessions and agent read", () => {
-    expect(aclRulesJson(lockAclRules({ lockPrefix: "service/mogi/lock", configPrefix: "service/mogi/config" }))).toBe(
+  test("default prefixes: exactly lock write, config read, sessions and agent read on the chart's server nodes only", () => {
+    expect(aclRulesJson(lockAclRules(DEFAULTS))).toBe(
       '{"key_prefix":{"service/mogi/lock/":{"policy":"write"},"service/mogi/config/":{"policy":"read"}},' +
-        '"session_prefix":{"":{"policy":"write"}},"agent_prefix":{"":{"policy":"read"}}}',
+        '"session_prefix":{"consul-server-":{"policy":"write"}},"agent_prefix":{"consul-server-":{"policy":"read"}}}',
     );
   });
 
   test("custom prefixes appear as given, each limited to its subtree by a trailing '/'", () => {
-    expect(JSON.parse(aclRulesJson(lockAclRules({ lockPrefix: "locks/prod-eu-1/mogi", configPrefix: "config/mogi" })))).toEqual({
+    expect(JSON.parse(aclRulesJson(lockAclRules({ lockPrefix: "locks/prod-eu-1/mogi", configPrefix: "config/mogi", sessionNodePrefix: "consul-consul-server-" })))).toEqual({
       key_prefix: { "locks/prod-eu-1/mogi/": { policy: "write" }, "config/mogi/": { policy: "read" } },
-      session_prefix: { "": { policy: "write" } },
-      agent_prefix: { "": { policy: "read" } },
+      session_prefix: { "consul-consul-server-": { policy: "write" } },
+      agent_prefix: { "consul-consul-server-": { policy: "read" } },
     });
+  });
+
+  test.each([
+    ["", /^sessionNodePrefix: "" must not be empty: an empty prefix matches every node/],
+    ["consul-*", /^sessionNodePrefix: "consul-\*" must be the start of the Consul servers' node names/],
+    ["Consul-Server-", /lowercase letters/],
+    ["-server-", /starting with a letter or digit/],
+    ["x".repeat(63), /1-62 lowercase/],
+  ])("refuses the session node prefix %p: it would reach every node, or no server's", (sessionNodePrefix, message) => {
+    expect(() => lockAclRules({ ...DEFAULTS, sessionNodePrefix })).toThrow(message);
   });
 
   const refused: [string, string, string, RegExp][] = [
@@ -70,11 +84,11 @@ describe("ACL rules", () => {
     ["lock inside config", "service/mogi/config/lock", "service/mogi/config", /^configPrefix: "service\/mogi\/config" overlaps the lock prefix "service\/mogi\/config\/lock"/],
   ];
   test.each(refused)("refuses %s", (_label, lockPrefix, configPrefix, message) => {
-    expect(() => lockAclRules({ lockPrefix, configPrefix })).toThrow(message);
+    expect(() => lockAclRules({ lockPrefix, configPrefix, sessionNodePrefix: DEFAULT_SESSION_NODE_PREFIX })).toThrow(message);
   });
 
   test("Mogi's fencing reads are granted: the fence key (MOGI_FENCE_KEY), and the lock key", () => {
-    const rules = lockAclRules({ lockPrefix: "service/mogi/lock", configPrefix: "service/mogi/config" });
+    const rules = lockAclRules(DEFAULTS);
     // Consul picks the longest matching prefix rule; write includes read.
     const grants = (ruleSet: Record<string, { policy: string }>, resource: string, access: "read" | "write") => {
       const match = Object.keys(ruleSet).filter((prefix) => resource.startsWith(prefix)).sort((a, b) => b.length - a.length)[0];
@@ -87,7 +101,7 @@ describe("ACL rules", () => {
   });
 
   test("sibling prefixes that only share leading characters are not an overlap", () => {
-    expect(() => lockAclRules({ lockPrefix: "service/mogi/lock", configPrefix: "service/mogi/lockdown" })).not.toThrow();
+    expect(() => lockAclRules({ ...DEFAULTS, configPrefix: "service/mogi/lockdown" })).not.toThrow();
   });
 });
 
@@ -107,7 +121,7 @@ describe("ConsulAccess", () => {
   test("the policy carries the generated JSON rules and nothing broader", async () => {
     const policy = inputsOf(findResource(await declared(), T.policy));
     expect(policy.name).toBe("mogi-lock");
-    expect(policy.rules).toBe(aclRulesJson(lockAclRules({ lockPrefix: "service/mogi/lock", configPrefix: "service/mogi/config" })));
+    expect(policy.rules).toBe(aclRulesJson(lockAclRules(DEFAULTS)));
     const rules = JSON.parse(policy.rules);
     expect(Object.keys(rules).sort()).toEqual(["agent_prefix", "key_prefix", "session_prefix"]);
     expect(rules.key_prefix[""]).toBeUndefined();
@@ -129,11 +143,21 @@ describe("ConsulAccess", () => {
     expect(recording.invokes[0].inputs.accessorId).toBe(token.accessorId);
   });
 
+  test("the token is local to the provider's datacenter", async () => {
+    expect(inputsOf(findResource(await declared(), T.token)).local).toBe(true);
+  });
+
   test("a replacement of the token always comes with a new accessor, so create-before-delete works", async () => {
     // ForceNew in terraform-provider-consul's resource_consul_acl_token.go.
     const forceNew = ["accessorId", "local", "expirationTime", "namespace", "partition"];
-    const token = findResource(await declared(), T.token);
-    expect(Object.keys(token.inputs).filter((input) => forceNew.includes(input))).toEqual(["accessorId"]);
+    const recording = await declared();
+    const token = findResource(recording, T.token);
+    const keepers = inputsOf(findResource(recording, T.uuid)).keepers;
+    // Every ForceNew input but the accessor itself is a keeper of the accessor UUID, with its value:
+    // whatever replaces the token replaces the UUID too, so the new token never reuses the old accessor.
+    const declaredForceNew = Object.keys(token.inputs).filter((input) => forceNew.includes(input) && input !== "accessorId");
+    expect(declaredForceNew).toEqual(["local"]);
+    expect(keepers).toEqual(Object.fromEntries(declaredForceNew.map((input) => [input, String(inputsOf(token)[input])])));
     // Create-before-delete (Pulumi's default): the running pod's token outlives the rollout.
     expect(token.deleteBeforeReplace).toBeUndefined();
   });

@@ -116,6 +116,7 @@ const notAMap = (copy: ReturnType<typeof copyFor>) => writeFileSync(copy.file("b
 const dangling = (copy: ReturnType<typeof copyFor>) => symlinkSync(path.join(copy.dir, "nowhere.yaml"), copy.file("broken"));
 const conifg = (copy: ReturnType<typeof copyFor>) => writeFileSync(copy.file("broken"), GOOD().replace("config:", "conifg:"));
 const badSetting = (copy: ReturnType<typeof copyFor>) => writeFileSync(copy.file("broken"), `${GOOD()}  mogi:pdb: sometimes\n`);
+const everyNode = (copy: ReturnType<typeof copyFor>) => writeFileSync(copy.file("broken"), GOOD().replace("scheme: http }", 'scheme: http, sessionNodePrefix: "" }'));
 const flatKey = (copy: ReturnType<typeof copyFor>) => writeFileSync(copy.file("broken"), `${GOOD()}  mogi:consul.datacenter: dc1\n`);
 const plainToken = (copy: ReturnType<typeof copyFor>) => writeFileSync(copy.file("broken"), `${GOOD()}  mogi:consulToken: s3cr3t-t0ken\n`);
 const kubernetesContext = (copy: ReturnType<typeof copyFor>) => writeFileSync(copy.file("broken"), `${GOOD()}  kubernetes:context: lab\n`);
@@ -142,6 +143,7 @@ const CONIFG = `${BROKEN}:1:1: unknown top-level key "conifg"; did you mean "con
 const NOT_A_MAP = `${BROKEN}:1:1: not a stack file: expected a mapping of config, environment, secretsprovider, encryptedkey, encryptionsalt`;
 const DANGLING = `unknown stack "broken": ${BROKEN} is a symlink to <dir>/nowhere.yaml, which does not exist; known stacks: good`;
 const PDB = `${BROKEN}:9:3: mogi:pdb: "sometimes" is not one of "allow-drain", "block-voluntary-evictions"`;
+const EVERY_NODE = `${BROKEN}:8:56: mogi:consul.sessionNodePrefix: "" must not be empty: an empty prefix matches every node, so the token could destroy every session in the datacenter (other services' locks); use the servers' prefix, "consul-server-" for the consul-k8s chart with global.name "consul"`;
 const CPU = `${BROKEN}:9:31: mogi:resources.limits.cpu: -1 must be greater than zero (e.g. 100m, 0.5, 128Mi, 1Gi)`;
 const ESC = `${BROKEN}: imports the ESC environment platform/consul-prod, which only the Pulumi CLI resolves, and this command reads the stack file alone; write the settings into the stack file, or use \`npm run deploy -- preview --stack broken\``;
 const PROJECT_CONFIG = `<dir>/Pulumi.yaml:4:3: project-level config (mogi:namespace) is merged only by the Pulumi CLI, and this command reads the stack file alone; move it into ${BROKEN}, or use \`npm run deploy -- preview --stack broken\``;
@@ -160,6 +162,7 @@ const CASES: Case[] = [
   { command: "start", input: "a stack file that is not a mapping", argv: ["--stack", "broken"], setup: notAMap, code: 1, line: `start: ${NOT_A_MAP}` },
   { command: "start", input: "a misspelt top-level conifg:", argv: ["--stack", "broken"], setup: conifg, code: 1, line: `start: ${CONIFG}` },
   { command: "start", input: "a setting out of its allowed values", argv: ["--stack", "broken"], setup: badSetting, code: 1, line: `start: ${PDB}` },
+  { command: "start", input: "a session node prefix matching every Consul node", argv: ["--stack", "broken"], setup: everyNode, code: 1, line: `start: ${EVERY_NODE}` },
   { command: "start", input: "a key set without --path", argv: ["--stack", "broken"], setup: flatKey, code: 1, line: `start: ${FLAT_KEY}` },
   { command: "start", input: "the Consul token in plain text", argv: ["--stack", "broken"], setup: plainToken, code: 1, line: `start: ${PLAIN_TOKEN}` },
   { command: "start", input: "kubernetes:context", argv: ["--stack", "broken"], setup: kubernetesContext, code: 1, line: `start: ${KUBERNETES_CONTEXT}` },
@@ -177,6 +180,7 @@ const CASES: Case[] = [
   { command: "status", input: "a YAML syntax error", argv: ["--stack", "broken"], setup: unclosed, code: 2, line: new RegExp(`^status: ${UNCLOSED.source.slice(1)}`) },
   { command: "status", input: "a misspelt top-level conifg:", argv: ["--stack", "broken"], setup: conifg, code: 2, line: `status: ${CONIFG}` },
   { command: "status", input: "a setting out of its allowed values", argv: ["--stack", "broken"], setup: badSetting, code: 2, line: `status: ${PDB}` },
+  { command: "status", input: "a session node prefix matching every Consul node", argv: ["--stack", "broken"], setup: everyNode, code: 2, line: `status: ${EVERY_NODE}` },
   { command: "status", input: "the Consul token in plain text", argv: ["--stack", "broken"], setup: plainToken, code: 2, line: `status: ${PLAIN_TOKEN}` },
   { command: "status", input: "an ESC environment import", argv: ["--stack", "broken"], setup: esc, code: 2, line: `status: ${ESC}` },
   { command: "status", input: "project-level config in Pulumi.yaml", argv: ["--stack", "broken"], setup: projectConfig, code: 2, line: `status: ${PROJECT_CONFIG}` },
@@ -225,6 +229,7 @@ const CASES: Case[] = [
   { command: "deploy", input: "a YAML syntax error", argv: ["preview", "--stack", "broken"], setup: unclosed, code: 1, line: new RegExp(`^deploy: ${UNCLOSED.source.slice(1)}`) },
   { command: "deploy", input: "a misspelt top-level conifg:", argv: ["up", "--stack", "broken"], setup: conifg, code: 1, line: `deploy: ${CONIFG}` },
   { command: "deploy", input: "a setting out of its allowed values", argv: ["up", "--stack", "broken"], setup: badSetting, code: 1, line: `deploy: ${PDB}` },
+  { command: "deploy", input: "a session node prefix matching every Consul node", argv: ["up", "--stack", "broken"], setup: everyNode, code: 1, line: `deploy: ${EVERY_NODE}` },
   { command: "deploy", input: "a key set without --path", argv: ["up", "--stack", "broken"], setup: flatKey, code: 1, line: `deploy: ${FLAT_KEY}` },
   { command: "deploy", input: "kubernetes:context", argv: ["preview", "--stack", "broken"], setup: kubernetesContext, code: 1, line: `deploy: ${KUBERNETES_CONTEXT}` },
   {

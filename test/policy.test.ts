@@ -34,8 +34,8 @@ const aclRules = (r: any[], rules: unknown) => (find(r, TYPES.aclPolicy).inputs.
 /** The dev stack's own grants (components/consulAcl.ts), plus `extra`. */
 const devRules = (extra: Record<string, unknown> = {}) => ({
   key_prefix: { "service/mogi/lock/": { policy: "write" }, "service/mogi/config/": { policy: "read" } },
-  session_prefix: { "": { policy: "write" } },
-  agent_prefix: { "": { policy: "read" } },
+  session_prefix: { "consul-server-": { policy: "write" } },
+  agent_prefix: { "consul-server-": { policy: "read" } },
   ...extra,
 });
 
@@ -97,11 +97,16 @@ const cases: Case[] = [
   ["network-policy-not-open", (r) => (find(r, TYPES.networkPolicy).inputs.spec.ingress = [{ from: [{ ipBlock: { cidr: "::/0", except: ["fd00::/8"] } }] }]), 'ingress[0]: it allows "::/0" (with exceptions)'],
   ["network-policy-not-open", (r) => find(r, TYPES.networkPolicy).inputs.spec.ingress.push({ ports: [{ port: 8080 }] }), "ingress[0]: it names no peer, which allows every address"],
   // The Consul token's reach (consulAclPolicies.ts).
-  ["consul-acl-own-prefixes-only", (r) => aclRules(r, devRules({ key_prefix: { "service/mogi/lock/": { policy: "write" }, "service/": { policy: "write" } } })), 'grants key_prefix "service/" "write", beyond the stack\'s own prefixes (lock "service/mogi/lock/", configuration "service/mogi/config/")'],
+  ["consul-acl-own-prefixes-only", (r) => aclRules(r, devRules({ key_prefix: { "service/mogi/lock/": { policy: "write" }, "service/": { policy: "write" } } })), 'grants key_prefix "service/" "write", beyond the stack\'s own scope (lock "service/mogi/lock/", configuration "service/mogi/config/", session and agent nodes "consul-server-")'],
   ["consul-acl-own-prefixes-only", (r) => aclRules(r, devRules({ node_prefix: { "": { policy: "write" } }, service_prefix: { "": { policy: "write" } } })), 'grants node_prefix rules (""), service_prefix rules ("")'],
   ["consul-acl-own-prefixes-only", (r) => aclRules(r, devRules({ key_prefix: { "service/mogi/lock/": { policy: "write" }, "service/mogi/config/": { policy: "write" } } })), 'grants key_prefix "service/mogi/config/" "write"'],
   ["consul-acl-own-prefixes-only", (r) => aclRules(r, devRules({ key: { "service/other/lock/.lock": { policy: "read" } } })), 'grants key "service/other/lock/.lock" "read"'],
   ["consul-acl-own-prefixes-only", (r) => aclRules(r, devRules({ agent_prefix: { "": { policy: "write" } } })), 'grants agent_prefix "" "write"'],
+  // Sessions and agent reads on nodes beyond mogi:consul.sessionNodePrefix (the Deployment's annotation).
+  ["consul-acl-own-prefixes-only", (r) => aclRules(r, devRules({ session_prefix: { "": { policy: "write" } } })), 'grants session_prefix "" "write", beyond the stack\'s own scope (lock "service/mogi/lock/", configuration "service/mogi/config/", session and agent nodes "consul-server-")'],
+  ["consul-acl-own-prefixes-only", (r) => aclRules(r, devRules({ session_prefix: { "consul-": { policy: "write" } }, agent_prefix: { "": { policy: "read" } } })), 'grants session_prefix "consul-" "write", agent_prefix "" "read"'],
+  ["consul-acl-own-prefixes-only", (r) => aclRules(r, devRules({ session: { "vault-server-0": { policy: "write" } } })), 'grants session "vault-server-0" "write"'],
+  ["consul-acl-own-prefixes-only", (r) => delete deployment(r).metadata.annotations["mogi/consul-session-node-prefix"], 'grants session_prefix "consul-server-" "write", agent_prefix "consul-server-" "read", beyond the stack\'s own scope (lock "service/mogi/lock/", configuration "service/mogi/config/", session and agent nodes (none))'],
   ["consul-acl-own-prefixes-only", (r) => aclRules(r, devRules({ acl: "read", operator: "read", keyring: "read" })), 'grants acl = "read", operator = "read", keyring = "read"'],
   ["consul-acl-own-prefixes-only", (r) => aclRules(r, 'key_prefix "service/mogi/lock/" { policy = "write" }'), "grants rules that are not the JSON rule document components/consulAcl.ts emits"],
   ["consul-acl-own-prefixes-only", (r) => find(r, TYPES.aclToken).inputs.policies.push("global-management"), 'also carries policy "global-management", which this stack does not declare'],
@@ -171,6 +176,12 @@ describe("policies", () => {
       agent_prefix: { "consul-server-": { policy: "read" } },
     });
     expect(await violationsOf(resources, "consul-acl-own-prefixes-only")).toEqual([]);
+    // One server's node (a longer prefix), or no session at all, is narrower still.
+    aclRules(resources, devRules({ session_prefix: { "consul-server-0": { policy: "write" } }, agent: { "consul-server-1": { policy: "read" } } }));
+    expect(await violationsOf(resources, "consul-acl-own-prefixes-only")).toEqual([]);
+    // Broader than the configured node prefix: refused at production levels too.
+    aclRules(resources, devRules({ session_prefix: { "": { policy: "write" } } }));
+    expect((await violationsOf(resources, "consul-acl-own-prefixes-only", true)).map((v) => v.level)).toEqual(["mandatory"]);
     // The prefixes are the stack's own: another stack's lock prefix is beyond them.
     const other = clone();
     aclRules(other, devRules({ key_prefix: { "service/mogi/prod-eu-1/lock/": { policy: "write" } } }));

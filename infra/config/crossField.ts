@@ -74,6 +74,21 @@ export function prefixesOf(name: string, consul: ParsedSettings["consul"]): { lo
   return { lockPrefix: consul.lockPrefix ?? `service/${name}/lock`, configPrefix: consul.configPrefix ?? `service/${name}/config` };
 }
 
+/**
+ * The chart's server Service `<fullname>-server` fronts pods `<fullname>-server-<n>`, whose
+ * hostnames are the servers' node names: a pod talking to that Service creates its sessions on
+ * those nodes, so the prefix must cover `<fullname>-server-` (any other host: not checkable here).
+ */
+function sessionNodeProblem(consul: ParsedSettings["consul"]): ConfigProblem | undefined {
+  const service = /^([a-z0-9-]+-server)\./.exec(consul.inClusterHost)?.[1];
+  if (service === undefined || `${service}-`.startsWith(consul.sessionNodePrefix)) return undefined;
+  return {
+    path: ownKey("consul", "sessionNodePrefix"),
+    value: consul.sessionNodePrefix,
+    message: `does not cover the Consul servers behind consul.inClusterHost "${consul.inClusterHost}": the consul-k8s chart names them "${service}-0", "${service}-1", …, and the pod's sessions and /v1/agent/self are checked against those names (the lock would be refused with 403); set "${service}-"`,
+  };
+}
+
 /** A component's problem (`mogi:networkPolicy.egress[0].to[0]: …`) as a problem of the setting. */
 function componentProblem(text: string, valueOf: (path: (string | number)[]) => unknown): ConfigProblem {
   const split = text.indexOf(": ");
@@ -106,6 +121,8 @@ export function crossFieldProblems(s: Partial<ParsedSettings>, context: Settings
     if (problem) problems.push({ path: ownKey("consul", "kv", key), message: `the key ${problem}` });
   }
   if (consul) problems.push(...caProblems(s, consul, context));
+  const nodeProblem = consul && sessionNodeProblem(consul);
+  if (nodeProblem) problems.push(nodeProblem);
   for (const key of Object.keys(s.env ?? {}).filter((k) => RESERVED_ENV.includes(k))) {
     problems.push({ path: ownKey("env", key), value: s.env?.[key], message: "set by the stack for the lock wrapper; remove it" });
   }

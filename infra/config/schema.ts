@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { labelKeyProblem, labelValueProblem, nameProblem } from "../../components/naming";
 import { kvPrefixProblem } from "../../components/consulKv";
+import { DEFAULT_SESSION_NODE_PREFIX, sessionNodePrefixProblem } from "../../components/consulAcl";
 import {
   DEFAULT_CONSUL_IMAGE, DEFAULT_HEALTH_PATH, DEFAULT_NODE_LOSS_TOLERATION_SECONDS, DEFAULT_PORT, MAX_NODE_LOSS_TOLERATION_SECONDS, MIN_TERMINATION_GRACE_SECONDS,
 } from "../../components/singletonWorkloadArgs";
@@ -48,6 +49,11 @@ const ruleRefinement = (rule: "dns1035-label" | "dns1123-label") => (value: stri
 };
 const kvPrefix = z.string().superRefine((value, ctx) => {
   const problem = kvPrefixProblem(value);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+/** The Consul servers' node-name prefix: the token's session and agent rules (components/consulAcl.ts). */
+const nodePrefix = z.string().superRefine((value, ctx) => {
+  const problem = sessionNodePrefixProblem(value);
   if (problem) ctx.addIssue({ code: "custom", message: problem });
 });
 const stringMap = z.record(z.string(), z.string());
@@ -116,6 +122,8 @@ const consulSchema = z
     providerCaFile: z.string().min(1).optional(),
     lockPrefix: kvPrefix.optional(),
     configPrefix: kvPrefix.optional(),
+    /** Start of the node names of the Consul servers the pod talks to: its sessions are created there. */
+    sessionNodePrefix: nodePrefix.default(DEFAULT_SESSION_NODE_PREFIX),
     /** Mogi's configuration, written under `configPrefix`. */
     kv: stringMap.default({}),
     /** Official Consul image the init container copies `consul` from. */

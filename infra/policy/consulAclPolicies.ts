@@ -7,6 +7,7 @@
  * component must also change this file, which its code owners review (.github/CODEOWNERS).
  */
 import type { StackValidationPolicy } from "@pulumi/policy";
+import { SESSION_NODE_PREFIX_ANNOTATION } from "../../components/consulAcl";
 import { containersOf, envValue, fail, label, Props, TYPES } from "./shared";
 
 type Access = "read" | "write" | "list" | "deny";
@@ -20,26 +21,30 @@ const CONFIG_PREFIX_ENV = "MOGI_CONSUL_CONFIG_PREFIX";
 /**
  * Rule kinds the token may have, each with the most it may grant: what lockAclRules emits.
  * - key_prefix/key: write under `<lock prefix>/`, read under `<config prefix>/`, else deny only;
- * - session_prefix/session: write, on any node (`session_prefix ""`: `consul lock` creates its
- *   session on the node of whichever agent answers);
- * - agent_prefix/agent: read, on any node (`agent_prefix ""`: `consul lock` reads /v1/agent/self).
+ * - session_prefix/session: write, on nodes whose names start with the stack's session node
+ *   prefix (the Deployment's SESSION_NODE_PREFIX_ANNOTATION, from mogi:consul.sessionNodePrefix):
+ *   Consul checks session write against the session's node only, so a shorter prefix (`""` above
+ *   all) lets the token destroy other services' sessions and release their locks;
+ * - agent_prefix/agent: read, on the same nodes (`consul lock` reads /v1/agent/self there).
  * A narrower rule (a longer prefix, a lesser access, deny) always passes. Every other kind (acl,
  * operator, keyring, node, service, event, query, mesh, peering, ...) is refused, whatever it grants.
  */
-const NODE_SCOPED: Record<string, { max: "read" | "write"; everyNode: boolean }> = {
-  session_prefix: { max: "write", everyNode: true },
-  session: { max: "write", everyNode: true },
-  agent_prefix: { max: "read", everyNode: true },
-  agent: { max: "read", everyNode: true },
-};
+const NODE_SCOPED: Record<string, "read" | "write"> = { session_prefix: "write", session: "write", agent_prefix: "read", agent: "read" };
 const KEY_KINDS = ["key_prefix", "key"];
 /** Token fields that grant rights beyond its policies. */
 const TOKEN_EXTRAS = ["roles", "serviceIdentities", "nodeIdentities", "templatedPolicies"];
 
-/** The stack's prefixes, as its pods are told them. */
-function stackPrefixes(deployments: Props[]): { lock: string[]; config: string[] } {
+/** The stack's own scope: its prefixes as its pods are told them, its nodes as its Deployments state them. */
+export interface StackScope {
+  lock: string[];
+  config: string[];
+  nodes: string[];
+}
+
+function stackScope(deployments: Props[]): StackScope {
   const values = (name: string) => deployments.flatMap((d) => containersOf(d).map((c) => envValue(c, name))).filter((v): v is string => !!v);
-  return { lock: values(LOCK_PREFIX_ENV), config: values(CONFIG_PREFIX_ENV) };
+  const nodes = deployments.map((d) => d.metadata?.annotations?.[SESSION_NODE_PREFIX_ANNOTATION]).filter((v): v is string => typeof v === "string" && v !== "");
+  return { lock: values(LOCK_PREFIX_ENV), config: values(CONFIG_PREFIX_ENV), nodes };
 }
 
 const isAccess = (v: unknown): v is Access => v === "read" || v === "write" || v === "list" || v === "deny";
@@ -52,7 +57,7 @@ function grantsOf(value: unknown): [string, unknown][] | undefined {
 }
 
 /** Each grant of `rules` beyond the maximum, described; or the reason the rules cannot be checked. */
-export function grantsBeyond(rules: unknown, prefixes: { lock: string[]; config: string[] }): string[] {
+export function grantsBeyond(rules: unknown, prefixes: StackScope): string[] {
   let parsed: unknown;
   try {
     parsed = typeof rules === "string" ? JSON.parse(rules) : undefined;
@@ -76,7 +81,8 @@ export function grantsBeyond(rules: unknown, prefixes: { lock: string[]; config:
       const shown = `${kind} ${JSON.stringify(name)} ${JSON.stringify(access)}`;
       if (!isAccess(access)) beyond.push(shown);
       else if (scoped) {
-        if (!WITHIN[scoped.max].includes(access) || (name === "" && !scoped.everyNode && access !== "deny")) beyond.push(shown);
+        const onOwnNodes = prefixes.nodes.some((p) => name.startsWith(p));
+        if (!WITHIN[scoped].includes(access) || (access !== "deny" && !onOwnNodes)) beyond.push(shown);
       } else {
         const under = (list: string[]) => list.some((p) => name.startsWith(`${p}/`));
         const max = under(prefixes.lock) ? "write" : under(prefixes.config) ? "read" : undefined;
@@ -89,16 +95,17 @@ export function grantsBeyond(rules: unknown, prefixes: { lock: string[]; config:
 
 export const consulAclOwnPrefixesOnly: StackValidationPolicy = {
   name: "consul-acl-own-prefixes-only",
-  description: "The stack's Consul token grants only its own lock (write) and configuration (read) prefixes and what `consul lock` needs, as components/consulAcl.ts emits.",
+  description: "The stack's Consul token grants only its own lock (write) and configuration (read) prefixes, and sessions (write) and agent reads on its own Consul server nodes, as components/consulAcl.ts emits.",
   enforcementLevel: "mandatory",
   validateStack: (args, reportViolation) => {
-    const prefixes = stackPrefixes(args.resources.filter((r) => r.type === TYPES.deployment).map((d) => d.props));
+    const scope = stackScope(args.resources.filter((r) => r.type === TYPES.deployment).map((d) => d.props));
     const policies = args.resources.filter((r) => r.type === TYPES.aclPolicy);
-    const ownPrefixes = `lock ${prefixes.lock.map((p) => `"${p}/"`).join(", ") || "(none)"}, configuration ${prefixes.config.map((p) => `"${p}/"`).join(", ") || "(none)"}`;
+    const list = (values: string[], suffix = "") => values.map((p) => `"${p}${suffix}"`).join(", ") || "(none)";
+    const ownScope = `lock ${list(scope.lock, "/")}, configuration ${list(scope.config, "/")}, session and agent nodes ${list(scope.nodes)}`;
     for (const policy of policies) {
-      const beyond = grantsBeyond(policy.props.rules, prefixes);
+      const beyond = grantsBeyond(policy.props.rules, scope);
       if (beyond.length) {
-        reportViolation(fail(`${label(policy)} (${JSON.stringify(policy.props.name)}) grants ${beyond.join(", ")}, beyond the stack's own prefixes (${ownPrefixes})`, "a leaked pod token could then read or change other services' keys, release their locks, or act on Consul's catalog, ACLs and operator endpoints", "grant only what components/consulAcl.ts emits for this stack's lockPrefix and configPrefix"), policy.urn);
+        reportViolation(fail(`${label(policy)} (${JSON.stringify(policy.props.name)}) grants ${beyond.join(", ")}, beyond the stack's own scope (${ownScope})`, "a leaked pod token could then read or change other services' keys, destroy other services' sessions and so release their locks, or act on Consul's catalog, ACLs and operator endpoints", `grant only what components/consulAcl.ts emits for this stack's lockPrefix, configPrefix and sessionNodePrefix (the Deployment's ${SESSION_NODE_PREFIX_ANNOTATION} annotation)`), policy.urn);
       }
     }
     const policyNames = new Set(policies.map((p) => p.props.name));

@@ -4,6 +4,7 @@
  * `default_policy = "deny"`, a management token generated per run, random ports; with `tls`, an
  * HTTPS port too (support/pki.ts makes the certificates).
  */
+import { DEFAULT_SESSION_NODE_PREFIX } from "../../../components/consulAcl";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
@@ -20,7 +21,7 @@ export interface ConsulResponse {
 export interface ConsulServerOptions {
   /** Fixed HTTP port (e.g. one a wrapper already points at before Consul starts); default: a free one. */
   httpPort?: number;
-  /** Node name; default `consul-e2e-server`. */
+  /** Node name; default `consul-server-0`. */
   nodeName?: string;
   /** Management token shared by the servers of one cluster; default: a new UUID. */
   managementToken?: string;
@@ -38,6 +39,12 @@ export interface ConsulServerOptions {
 /** Options every server of a cluster shares. */
 export type ClusterOptions = Pick<ConsulServerOptions, "datacenter" | "tls">;
 
+/**
+ * The servers' node names, as the consul-k8s chart's StatefulSet gives them (`consul-server-<n>`):
+ * what the stacks' default `mogi:consul.sessionNodePrefix` scopes the pod's token to.
+ */
+export const SERVER_NODE_PREFIX = DEFAULT_SESSION_NODE_PREFIX;
+
 export class ConsulServer {
   readonly managementToken: string;
   readonly nodeName: string;
@@ -54,18 +61,18 @@ export class ConsulServer {
     this.httpPort = options.httpPort ?? 0;
     this.serfLanPort = options.serfLanPort ?? 0;
     this.managementToken = options.managementToken ?? randomUUID();
-    this.nodeName = options.nodeName ?? "consul-e2e-server";
+    this.nodeName = options.nodeName ?? `${SERVER_NODE_PREFIX}0`;
   }
 
   /**
-   * `count` servers forming one cluster (ports chosen up front so that each can join the others),
+   * `count` servers forming one cluster, nodes `consul-server-<i>` (ports chosen up front so that each can join the others),
    * started together: a quorum is needed before any of them answers.
    */
   static async cluster(dir: string, count: number, shared: ClusterOptions = {}): Promise<ConsulServer[]> {
     const managementToken = randomUUID();
     const serfPorts = await Promise.all(Array.from({ length: count }, () => freePort()));
     const servers = serfPorts.map((serfLanPort, i) => new ConsulServer(path.join(dir, `server-${i}`), {
-      nodeName: `consul-e2e-server-${i}`,
+      nodeName: `${SERVER_NODE_PREFIX}${i}`,
       managementToken,
       bootstrapExpect: count,
       serfLanPort,
