@@ -1,7 +1,8 @@
 /**
  * The whole stack for real: `npm run deploy` (the deploy driver) with the real Pulumi CLI
  * and plugins against a real kube-apiserver + kube-controller-manager and a real Consul with ACLs,
- * pods run by the test kubelet (the one stand-in: support/testKubelet.ts) as local processes.
+ * pods run by two real nodes (support/realNode.ts: the kubelet, containerd and runc), bound to them
+ * by the test scheduler (the stand-in for kube-scheduler).
  *
  * Proves the user's three ways of using the project (preview with the policy pack, up/refresh/
  * destroy, the deploy driver), and the singleton where it matters: Kubernetes itself
@@ -10,8 +11,11 @@
 import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { SCENARIOS } from "../support/failover";
+import { SERVER_NODE_PREFIX } from "./support/consulServer";
 import { configPrefix, DeployEnvironment, lockKey, lockPrefix, NAMESPACE, STACK } from "./support/deployEnvironment";
 import { measureFailover, Scenario } from "./support/failoverRuns";
+import { FILLED_EMPTY_DIR, holderContainer, podSpecChecks } from "./support/podSpecChecks";
+import { execAs } from "./support/runningContainer";
 import type { ScenarioResult } from "./support/mogiIntervals";
 import { fencingTokens } from "./support/mogiWatch";
 import { removeWorkDir, waitFor } from "./support/processes";
@@ -39,6 +43,7 @@ beforeAll(() => env.start(), 10 * 60_000);
 
 afterAll(async () => {
   await env.stop();
+  const hostChanges = env.hostChanges(); // after the nodes are gone too
   if (Object.keys(durations).length) {
     mergeResults("deploy.json", { consul: env.consulVersion, durationsMs: durations });
     console.log(`deploy durations (ms):\n${formatDurations(durations)}`);
@@ -48,6 +53,7 @@ afterAll(async () => {
     console.log(`failover through Kubernetes, hand-over in ms (${RUNS} runs):\n${formatScenarios(failovers)}`);
   }
   removeWorkDir(work);
+  if (hostChanges.length) throw new Error(`the real nodes changed the host: ${hostChanges.join("; ")}`);
 }, 5 * 60_000);
 
 describe("through npm run deploy, with the real CLI, providers, API server and Consul", () => {
@@ -86,7 +92,7 @@ describe("through npm run deploy, with the real CLI, providers, API server and C
     expect(pod.status.conditions.find((c: any) => c.type === "Ready").status).toBe("True");
     // ACL policy and token exist with the declared rules; KV holds the configured values.
     const policy = (await env.consul.call("GET", `/v1/acl/policy/name/mogi-${STACK}-lock`)) as any;
-    expect(JSON.parse(policy.Rules)).toEqual({ key_prefix: { [`${lockPrefix}/`]: { policy: "write" }, [`${configPrefix}/`]: { policy: "read" } }, session_prefix: { "": { policy: "write" } }, agent_prefix: { "": { policy: "read" } } });
+    expect(JSON.parse(policy.Rules)).toEqual({ key_prefix: { [`${lockPrefix}/`]: { policy: "write" }, [`${configPrefix}/`]: { policy: "read" } }, session_prefix: { [SERVER_NODE_PREFIX]: { policy: "write" } }, agent_prefix: { [SERVER_NODE_PREFIX]: { policy: "read" } } });
     const outputs = JSON.parse(await env.project.pulumi(["stack", "output", "--json", "--stack", STACK]));
     const token = (await env.consul.call("GET", `/v1/acl/token/${outputs.tokenAccessorId}`)) as any;
     expect(token.Policies.map((p: any) => p.Name)).toEqual([`mogi-${STACK}-lock`]);
@@ -223,7 +229,34 @@ describe("failover through Kubernetes itself, never two Mogis at once, status ri
     env.project.writeStackConfig(STACK, stackConfig());
     await deploy("up (pdb back to allow-drain)", ["up", "--stack", STACK]);
   });
+  test(`an emptyDir past its sizeLimit (${FILLED_EMPTY_DIR.mountPath}, ${FILLED_EMPTY_DIR.limitMi}Mi): the kubelet evicts the pod; the replacement's Mogi starts after the evicted one's ended`, async () => {
+    const { pod, container } = await holderContainer(env);
+    const since = Date.now();
+    const fill = execAs(container, ["/bin/dd", "if=/dev/zero", `of=${FILLED_EMPTY_DIR.mountPath}/fill`, "bs=1048576", `count=${FILLED_EMPTY_DIR.limitMi + FILLED_EMPTY_DIR.overMi}`]);
+    expect(fill.status).toBe(0);
+    // The kubelet's Event says why it evicted the pod (the pod object itself may be gone by then).
+    const evicted = await waitFor("the kubelet to evict the pod", async () => {
+      const events = (await env.api.call("GET", ns(`/events?fieldSelector=involvedObject.name=${pod}`))).items as { reason: string; message: string; source?: { component?: string } }[];
+      const event = events.find((e) => e.reason === "Evicted");
+      return event ? { message: event.message, at: Date.now() } : undefined;
+    }, 180_000, 200);
+    // The emptyDir's own limit, or the container's ephemeral-storage limit that includes it.
+    expect(evicted.message).toMatch(new RegExp(`Usage of EmptyDir volume "${FILLED_EMPTY_DIR.name}" exceeds the limit "${FILLED_EMPTY_DIR.limitMi}Mi"|exceeded its local ephemeral storage limit`));
+    const next = await intervals.nextStart(since, 120_000, { except: pod });
+    failovers["emptyDir past its sizeLimit: evicted by the kubelet"] = intervals.scenario("emptyDir eviction", [evicted.at - since], `${FILLED_EMPTY_DIR.limitMi + FILLED_EMPTY_DIR.overMi} MiB written to ${FILLED_EMPTY_DIR.mountPath} → pod Evicted ("${evicted.message}"); the replacement's Mogi started ${next.start - since} ms after the write`, since);
+    await statusCli.expectHealthy(next.pod, 120_000);
+  });
   // Node loss, partitions and Consul restarts: test/e2e/faults.test.ts (side by side with this suite).
+});
+
+describe("what the pod spec promises, in the holder's running container (dev shape)", () => {
+  podSpecChecks(env);
+});
+
+describe("the host, with two real nodes running", () => {
+  test("its kernel settings, forwarding, links, addresses, routes and cgroup mounts are as before the nodes started (checked again once they stopped)", () => {
+    expect(env.hostChanges()).toEqual([]);
+  });
 });
 
 describe("fencing, through every hand-over Kubernetes made", () => {

@@ -3,7 +3,8 @@
  * of the shipped stacks/Pulumi.prod-eu-1.yaml with only the cluster's addresses changed
  * (support/productionStack.ts), against a real kube-apiserver with PodSecurity "restricted" on the
  * platform's namespace and three real Consul servers serving HTTPS with a throw-away CA
- * (test/support/pki.ts). Pods run on the test kubelet (the stand-in, support/testKubelet.ts).
+ * (test/support/pki.ts). Pods run on real nodes (support/realNode.ts: the kubelet, containerd and
+ * runc), which run the pod spec itself, so PodSecurity's verdict and the running container agree.
  *
  * Proves: the driver stops a provider CA that cannot work in one line before anything exists;
  * preview with the production policy config, up (the pod admitted as restricted, reaching Consul
@@ -18,6 +19,7 @@ import { SCENARIOS } from "../support/failover";
 import { makeCa } from "../support/pki";
 import { DeployEnvironment } from "./support/deployEnvironment";
 import { measureFailover, Scenario } from "./support/failoverRuns";
+import { podSpecChecks } from "./support/podSpecChecks";
 import type { ScenarioResult } from "./support/mogiIntervals";
 import { fencingTokens } from "./support/mogiWatch";
 import { removeWorkDir, waitFor } from "./support/processes";
@@ -145,6 +147,10 @@ describe(`through npm run deploy: the copy of ${STACK} over HTTPS, in the platfo
   });
 });
 
+describe("what the pod spec promises, in the holder's running container (production shape)", () => {
+  podSpecChecks(env);
+});
+
 describe("failover through Kubernetes over HTTPS, never two Mogis at once (parent-observed), status right at each step", () => {
   const measure = async (scenario: Scenario, afterRun?: (holderBefore: string) => Promise<void>) => {
     const [name, result] = await measureFailover(env, statusCli, scenario, RUNS, { name: (s) => `production shape (https): ${s}`, afterRun });
@@ -169,15 +175,15 @@ describe("the pod's CA", () => {
     const since = Date.now();
     await env.target.deletePod(before);
     const waiting = await waitFor("a replacement pod whose wrapper failed its second check on TLS", () => {
-      for (const node of env.nodes) {
-        for (const name of node.kubelet.podNames().filter((n) => n !== before)) {
-          if (/attempt 2\): .*x509: certificate signed by unknown authority/.test(node.kubelet.process(name)?.tail(10) ?? "")) return name;
+      for (const { node } of env.nodes) {
+        for (const name of node.podNames().filter((n) => n !== before)) {
+          if (/attempt 2\): .*x509: certificate signed by unknown authority/.test(node.tail(name, 10))) return name;
         }
       }
       return undefined;
     }, 120_000, 500);
-    const log = env.nodeOf(waiting).kubelet.process(waiting)?.tail(10) ?? "";
-    expect(log).toMatch(/consul-lock-wrapper: Consul at https:\/\/127\.0\.0\.1:\d+ is not usable yet \(attempt 1\): .*tls: failed to verify certificate: x509: certificate signed by unknown authority/);
+    const log = env.nodeOf(waiting).node.tail(waiting, 10);
+    expect(log).toMatch(/consul-lock-wrapper: Consul at https:\/\/10\.96\.0\.50:8500 is not usable yet \(attempt 1\): .*tls: failed to verify certificate: x509: certificate signed by unknown authority/);
     expect(env.intervals.since(since).filter((i) => i.start >= since)).toEqual([]);
     expect(await env.target.holderPod()).toBeUndefined();
     // The platform puts the right CA back; the waiting pod is replaced and Mogi runs again.

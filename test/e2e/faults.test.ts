@@ -16,10 +16,13 @@ import { removeWorkDir, sleep, waitFor } from "./support/processes";
 import type { ScenarioResult } from "./support/mogiIntervals";
 import { formatScenarios, mergeResults } from "./support/results";
 import { StatusCli } from "./support/statusCli";
+import { NODE_TEST_MOGI } from "./support/nodeImages";
+import { POD_PIDS_LIMIT } from "./support/realNode";
+import { containerInit, podPidsMax, podProcess } from "./support/runningContainer";
 
 const RUNS = 3;
 const env = new DeployEnvironment();
-const { intervals, target } = env;
+const { intervals, target, watch } = env;
 const statusCli = new StatusCli(env);
 const results: Record<string, ScenarioResult> = {};
 
@@ -95,13 +98,13 @@ describe("faults a real cluster produces, never two Mogis (parent-observed), sta
       for (let i = 0; i < RUNS; i++) {
         const holder = await healthyHolder();
         const node = env.nodeOf(holder);
-        node.kubelet.stopReporting();
-        if (processes === "dead") node.kubelet.killAll();
+        await node.node.stopReporting();
+        if (processes === "dead") await node.node.killAll();
         else node.link.set("blackhole");
-        const lastHeartbeat = node.kubelet.lastHeartbeatAt;
+        const lastHeartbeat = node.node.lastHeartbeatAt;
         const t0 = Date.now();
         // Once Kubernetes has noticed (node not Ready), status must say where the problem is.
-        await statusCli.expectDegraded("the node not Ready", (f) => new RegExp(`on node ${node.kubelet.nodeName}, which is not Ready`).test(f["pod-node"] ?? ""), 120_000);
+        await statusCli.expectDegraded("the node not Ready", (f) => new RegExp(`on node ${node.node.nodeName}, which is not Ready`).test(f["pod-node"] ?? ""), 120_000);
         const next = await intervals.nextStart(t0, 240_000, { except: holder });
         expect(env.nodeOf(next.pod)).not.toBe(node);
         takeovers.push(next.start - lastHeartbeat);
@@ -113,6 +116,28 @@ describe("faults a real cluster produces, never two Mogis (parent-observed), sta
       expect(minMedianMax(takeovers).median).toBeLessThanOrEqual(90_000);
     }, 25 * 60_000);
   }
+
+  test(`the holder's pod out of pids (podPidsLimit ${POD_PIDS_LIMIT}, a real pids cgroup): its container ends with every process of it; the next Mogi starts only after`, async () => {
+    const since = Date.now();
+    const takeovers: number[] = [];
+    const outcomes: string[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const holder = await healthyHolder();
+      const wrapper = containerInit(holder) as number;
+      expect(podPidsMax(wrapper)).toBe(String(POD_PIDS_LIMIT));
+      const mogi = podProcess(holder, NODE_TEST_MOGI) as number;
+      expect(mogi).toBeDefined();
+      const t0 = Date.now();
+      process.kill(mogi, "SIGUSR2"); // Mogi starts children until a fork fails
+      const end = await intervals.endAfter(holder, t0, 60_000);
+      const next = await intervals.nextStart(end, 180_000);
+      takeovers.push(next.start - t0);
+      const forks = watch.events().find((e) => e.pod === holder && e.event === "forks-failed" && e.t >= t0);
+      outcomes.push(`Mogi gone ${end - t0} ms after the fork bomb (${forks ? `${String(forks.started)} children before a fork failed` : "no fork failure recorded"}), next Mogi in ${next.pod === holder ? "the same pod's restarted container" : "the other pod"}`);
+      await statusCli.expectHealthy(next.pod, 120_000);
+    }
+    record(`pids limit reached in the holder's pod: next Mogi`, takeovers, `Mogi forks until the pod's pids cgroup (${POD_PIDS_LIMIT}) refuses → the wrapper's next fork fails and PID 1 ends, and the container with it → the next Mogi: ${outcomes.join("; ")}`, since);
+  }, 15 * 60_000);
 
   test("Consul servers restarted 3 times in a row: each gap ≤ 30 s, the third no longer than the first + 5 s, no container restart", async () => {
     const since = Date.now();

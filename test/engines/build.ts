@@ -35,6 +35,24 @@ export interface EngineManifest {
   versionArgs?: string[];
   /** Other engines this one runs at run time (built with it when only it is asked for). */
   requires?: string[];
+  /**
+   * More upstream commands built by the same `go build`, so they share its compilation; each
+   * binary is named after its package's last element (e.g. containerd's shim and `ctr`).
+   */
+  alsoBuilds?: string[];
+  /** Build tags (e.g. runc's `seccomp`, containerd's `no_btrfs`). */
+  tags?: string[];
+  /** A directory of its own under bin/ for the outputs (the CNI plugins' `bin_dirs`). */
+  outDir?: string;
+  /** false: CGO_ENABLED=0, a static binary for an image that has no C library (the test Mogi). */
+  cgo?: boolean;
+  /** C programs of a module, compiled static with gcc (the kubelet's pause). */
+  cPrograms?: { module: string; file: string; binary: string; defines?: Record<string, string> }[];
+}
+
+/** Every binary an engine directory makes (the first is the one its stamp and version name). */
+function outputsOf(manifest: EngineManifest): string[] {
+  return [manifest.binary, ...(manifest.alsoBuilds ?? []).map((pkg) => path.posix.basename(pkg)), ...(manifest.cPrograms ?? []).map((c) => c.binary)];
 }
 
 interface Outcome {
@@ -53,7 +71,9 @@ function readManifest(dir: string): EngineManifest {
   for (const key of ["binary", "package", "version"] as const) {
     if (typeof manifest[key] !== "string" || manifest[key] === "") throw new Error(`${dir}/engine.json: "${key}" must be a non-empty string`);
   }
-  if (!Array.isArray(manifest.licence) || manifest.licence.length === 0) throw new Error(`${dir}/engine.json: "licence" must list at least one module to check`);
+  if (!Array.isArray(manifest.licence)) throw new Error(`${dir}/engine.json: "licence" must list the modules to check`);
+  // Only a program of ours that needs no module but the standard library checks none.
+  if (manifest.licence.length === 0 && /^require\b/m.test(readFileSync(path.join(dir, "go.mod"), "utf8"))) throw new Error(`${dir}/engine.json: "licence" must list at least one module to check`);
   return manifest;
 }
 
@@ -88,10 +108,10 @@ function stampOf(dir: string, go: string): string {
 }
 
 /** Runs a command in `dir`, printing a heartbeat while it runs; rejects with its output's tail. */
-function run(command: string, args: string[], dir: string, label: string): Promise<void> {
+function run(command: string, args: string[], dir: string, label: string, env: Record<string, string> = {}): Promise<void> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    const child = spawn(command, args, { cwd: dir, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, GOFLAGS: `${process.env.GOFLAGS ?? ""} -buildvcs=false`.trim() } });
+    const child = spawn(command, args, { cwd: dir, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, GOFLAGS: `${process.env.GOFLAGS ?? ""} -buildvcs=false`.trim(), ...env } });
     let output = "";
     child.stdout.on("data", (d) => (output += d));
     child.stderr.on("data", (d) => (output += d));
@@ -146,6 +166,7 @@ async function versionOf(binaryPath: string, manifest: EngineManifest): Promise<
     const { stdout, stderr } = await execFileAsync(binaryPath, manifest.versionArgs, { timeout: 20_000 });
     return (stdout || stderr).trim().split("\n")[0];
   }
+  if (manifest.licence.length === 0) return `${manifest.version} (ours)`;
   const { stdout } = await execFileAsync("go", ["version", "-m", binaryPath], { maxBuffer: 1 << 22 });
   const module = manifest.licence[0].module;
   // `mod` when the built package is inside that module, `dep` when our own main imports it.
@@ -158,23 +179,35 @@ async function buildEngine(dir: string, bin: string, go: string): Promise<Outcom
   let manifest: EngineManifest | undefined;
   try {
     manifest = readManifest(dir);
-    const output = path.join(bin, manifest.binary);
-    const stampFile = path.join(bin, `.${manifest.binary}.stamp`);
+    const outDir = path.join(bin, manifest.outDir ?? "");
+    mkdirSync(outDir, { recursive: true });
+    const output = path.join(outDir, manifest.binary);
+    const outputs = outputsOf(manifest).map((name) => path.join(outDir, name));
+    const stampFile = path.join(outDir, `.${manifest.binary}.stamp`);
     const stamp = stampOf(dir, go);
-    if (existsSync(output) && existsSync(stampFile) && readFileSync(stampFile, "utf8") === stamp) {
+    if (outputs.every((file) => existsSync(file)) && existsSync(stampFile) && readFileSync(stampFile, "utf8") === stamp) {
       return { binary: manifest.binary, status: "up to date", seconds: seconds(started), version: await versionOf(output, manifest) };
     }
     console.log(`→ ${manifest.binary} ${manifest.version}: checking licences`);
     for (const line of await checkLicences(dir, manifest)) console.log(`    ${line}`);
     await copyEmbeds(dir, manifest);
     const xflags = Object.entries(manifest.xflags ?? {}).map(([key, value]) => `-X ${key}=${value}`);
-    console.log(`→ ${manifest.binary}: go build ${manifest.package}`);
+    const packages = [manifest.package, ...(manifest.alsoBuilds ?? [])];
+    console.log(`→ ${manifest.binary}: go build ${packages.join(" ")}`);
     rmSync(stampFile, { force: true });
-    await run("go", ["build", "-trimpath", "-ldflags", ["-s", "-w", ...xflags].join(" "), "-o", output, manifest.package], dir, `building ${manifest.binary}`);
-    chmodSync(output, 0o755);
+    const tags = manifest.tags?.length ? ["-tags", manifest.tags.join(",")] : [];
+    // One package: -o names the file; several: -o names the directory (each binary after its package).
+    const target = packages.length === 1 ? output : `${outDir}${path.sep}`;
+    await run("go", ["build", "-trimpath", ...tags, "-ldflags", ["-s", "-w", ...xflags].join(" "), "-o", target, ...packages], dir, `building ${manifest.binary}`, manifest.cgo === false ? { CGO_ENABLED: "0" } : {});
+    for (const c of manifest.cPrograms ?? []) {
+      const defines = Object.entries(c.defines ?? {}).map(([key, value]) => `-D${key}=${value}`);
+      await run("gcc", ["-Os", "-Wall", "-static", ...defines, "-o", path.join(outDir, c.binary), path.join(await moduleDir(dir, c.module), c.file)], dir, `compiling ${c.binary}`);
+    }
+    for (const file of outputs) chmodSync(file, 0o755);
     writeFileSync(stampFile, stamp);
     const outcome: Outcome = { binary: manifest.binary, status: "built", seconds: seconds(started), version: await versionOf(output, manifest) };
-    console.log(`✓ ${manifest.binary} built in ${clock(outcome.seconds)} (${(statSync(output).size / 2 ** 20).toFixed(0)} MiB)`);
+    const mib = outputs.reduce((sum, file) => sum + statSync(file).size, 0) / 2 ** 20;
+    console.log(`✓ ${outputsOf(manifest).join(", ")} built in ${clock(outcome.seconds)} (${mib.toFixed(0)} MiB)`);
     return outcome;
   } catch (error) {
     const message = (error as Error).message;
@@ -191,7 +224,7 @@ export function engineDirs(): string[] {
     .sort((a, b) => ENGINE_ORDER.indexOf(path.basename(a)) - ENGINE_ORDER.indexOf(path.basename(b)) || a.localeCompare(b));
 }
 /** Consul first: the lock tests need only it. */
-const ENGINE_ORDER = ["consul", "etcd", "pulumi", "pulumi-language-nodejs-v3.68.0", "pulumi-language-nodejs", "pulumi-resource-random", "pulumi-resource-consul", "pulumi-resource-kubernetes", "kube-apiserver", "kube-controller-manager"];
+const ENGINE_ORDER = ["consul", "etcd", "pulumi", "pulumi-language-nodejs-v3.68.0", "pulumi-language-nodejs", "pulumi-resource-random", "pulumi-resource-consul", "pulumi-resource-kubernetes", "kube-apiserver", "kube-controller-manager", "kubelet", "runc", "cni-plugins", "containerd", "test-mogi"];
 
 const engineNames = () => engineDirs().map((dir) => path.basename(dir));
 
@@ -228,7 +261,8 @@ export async function main(argv: string[], io: CommandIO = consoleIO): Promise<n
     return 1;
   }
   const only = new Set(parsed.args);
-  for (const name of [...only]) for (const needed of readManifest(path.join(ENGINE_SOURCES, name)).requires ?? []) only.add(needed);
+  // What they need at run time, and what that needs (a Set visits what is added while it iterates).
+  for (const name of only) for (const needed of readManifest(path.join(ENGINE_SOURCES, name)).requires ?? []) only.add(needed);
   const dirs = engineDirs().filter((dir) => only.size === 0 || only.has(path.basename(dir)));
   console.log(`engines: ${dirs.length} binaries into ${bin} (${go})`);
   const outcomes: Outcome[] = [];

@@ -62,10 +62,12 @@ export interface ConsulTlsFiles {
  * `kubectl port-forward` to localhost. Here every address is 127.0.0.1 (the stand-in Service and
  * the nodes' links), which the certificate names as consul-k8s' does.
  */
-export function consulTls(dir: string, datacenter: string): ConsulTlsFiles {
+export function consulTls(dir: string, datacenter: string, serviceIps: string[] = []): ConsulTlsFiles {
   const ca = makeCa(dir, "consul-agent-ca", "Consul Agent CA (mogi e2e)");
+  // serviceIps: the Service's address pods use on real nodes, standing for the Service's DNS names
+  // consul-k8s' certificate carries (there is no cluster DNS in the e2e cluster).
   const server = issueLeaf(ca, `${datacenter}-server-consul`, `/CN=server.${datacenter}.consul`, [
-    `subjectAltName=DNS:server.${datacenter}.consul,DNS:localhost,IP:127.0.0.1`,
+    `subjectAltName=DNS:server.${datacenter}.consul,DNS:localhost,IP:127.0.0.1${serviceIps.map((ip) => `,IP:${ip}`).join("")}`,
     // As `consul tls cert create -server`: servers are also clients of each other.
     "extendedKeyUsage=serverAuth,clientAuth",
   ]);

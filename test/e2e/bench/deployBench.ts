@@ -1,7 +1,7 @@
 /**
  * `npm run bench:deploy`: times the deploy loop a user and CI go through, against the real engines
  * (`npm run engines`) in the deploy suite's world (support/deployEnvironment.ts: control plane,
- * Consul, test kubelets): `preview --policy-pack` of a stack with nothing deployed, `up
+ * Consul, real nodes): `preview --policy-pack` of a stack with nothing deployed, `up
  * --policy-pack` creating everything (waiting for the Deployment, as `pulumi up` does), and `up`
  * with nothing to change, each through `npm run deploy` as the deploy suite runs them, `--runs`
  * times (default 3; a `destroy`, not timed, empties the stack between rounds).
@@ -65,7 +65,7 @@ export async function main(argv: string[], io: CommandIO = consoleIO): Promise<n
   const timed: Record<string, Timed> = Object.fromEntries(OPERATIONS.map((op) => [op.name, { runsMs: [], loadBefore: [] }]));
   const env = new DeployEnvironment();
   try {
-    io.err(`bench:deploy: starting the control plane, Consul and two test kubelets in ${env.work}`);
+    io.err(`bench:deploy: starting the control plane, Consul and two real nodes in ${env.work}`);
     await env.start();
     for (let round = 1; round <= parsed.args.runs; round++) {
       for (const op of OPERATIONS) {

@@ -2,14 +2,15 @@
  * A real Kubernetes control plane on 127.0.0.1 (binaries from `npm run engines`): etcd,
  * kube-apiserver and kube-controller-manager with the controllers the scenarios use (Deployments,
  * ReplicaSets, the disruption controller behind PDB status and the eviction API, namespaces,
- * garbage collection, service accounts, node lifecycle and taint eviction). No kubelet can run here: support/testKubelet.ts stands in.
+ * garbage collection, service accounts, node lifecycle and taint eviction). The nodes are real
+ * kubelets (support/realNode.ts), authorized as nodes (Node authorizer, NodeRestriction).
  * Flags follow controller-runtime's envtest; certificates come from openssl (a throw-away CA).
  */
 import { writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { engine } from "../../engines/paths";
 import { KubeApi } from "./kubeApi";
-import { issueLeaf, makeCa, openssl } from "../../support/pki";
+import { issueLeaf, makeCa, openssl, TestCa } from "../../support/pki";
 import { freePort, Proc, waitFor } from "./processes";
 
 /**
@@ -27,7 +28,7 @@ export const CONTROLLERS = [
 ];
 
 /** A CA, the API server's serving certificate, client certificates, and the service-account key pair. */
-function makePki(dir: string): void {
+function makePki(dir: string): TestCa {
   const ca = makeCa(dir, "ca", "mogi-e2e-ca");
   issueLeaf(ca, "apiserver", "/CN=localhost", ["subjectAltName=DNS:localhost,IP:127.0.0.1", "extendedKeyUsage=serverAuth"]);
   // system:masters: the test's own identity, and the controller-manager's (one identity for every
@@ -36,10 +37,15 @@ function makePki(dir: string): void {
   issueLeaf(ca, "controller-manager", "/O=system:masters/CN=system:kube-controller-manager", ["extendedKeyUsage=clientAuth"]);
   openssl(["genrsa", "-out", "sa.key", "2048"], dir);
   openssl(["rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"], dir);
+  return ca;
 }
 
 function kubeconfig(file: string, server: string, pki: string, user: string): void {
-  writeFileSync(file, [
+  writeFileSync(file, kubeconfigText(server, pki, user));
+}
+
+function kubeconfigText(server: string, pki: string, user: string): string {
+  return [
     "apiVersion: v1",
     "kind: Config",
     "clusters:",
@@ -50,7 +56,7 @@ function kubeconfig(file: string, server: string, pki: string, user: string): vo
     `- name: e2e\n  context:\n    cluster: e2e\n    user: ${user}`,
     "current-context: e2e",
     "",
-  ].join("\n"));
+  ].join("\n");
 }
 
 export class LocalCluster {
@@ -60,6 +66,7 @@ export class LocalCluster {
   readonly pki: string;
   server = "";
   private readonly procs: Proc[] = [];
+  private ca?: TestCa;
 
   constructor(private readonly dir: string) {
     this.kubeconfig = path.join(dir, "admin.kubeconfig");
@@ -68,7 +75,7 @@ export class LocalCluster {
 
   async start(): Promise<void> {
     const pki = this.pki;
-    makePki(pki);
+    this.ca = makePki(pki);
     const [etcdPort, peerPort, apiPort, kcmPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const log = (name: string) => ({ logFile: path.join(this.dir, `${name}.log`) });
 
@@ -89,7 +96,8 @@ export class LocalCluster {
       "--endpoint-reconciler-type=none",
       `--tls-cert-file=${pki}/apiserver.crt`, `--tls-private-key-file=${pki}/apiserver.key`, `--client-ca-file=${pki}/ca.crt`,
       `--service-account-issuer=${this.server}`, `--service-account-key-file=${pki}/sa.pub`, `--service-account-signing-key-file=${pki}/sa.key`,
-      "--authorization-mode=RBAC", "--service-cluster-ip-range=10.0.0.0/24", "--allow-privileged=true",
+      // Kubelets are authorized as nodes and may touch only their own Node and pods (REAL-NODES.md, 5).
+      "--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction", "--service-cluster-ip-range=10.0.0.0/24", "--allow-privileged=true",
       `--cert-dir=${path.join(this.dir, "apiserver-certs")}`,
     ], log("kube-apiserver"));
     this.procs.push(apiserver);
@@ -113,6 +121,16 @@ export class LocalCluster {
       if (!kcm.alive) throw new Error(`kube-controller-manager exited:\n${kcm.tail()}`);
       return (await api.request("GET", "/api/v1/namespaces/default/serviceaccounts/default")).status === 200;
     }, 60_000, 200);
+  }
+
+  /**
+   * A kubelet's kubeconfig for node `node` (a client certificate of system:node:<node> in
+   * system:nodes, as the Node authorizer expects), given the API server's address as the node sees it.
+   */
+  nodeKubeconfig(node: string): (server: string) => string {
+    if (!this.ca) throw new Error("the cluster is not started");
+    issueLeaf(this.ca, `kubelet-${node}`, `/O=system:nodes/CN=system:node:${node}`, ["extendedKeyUsage=clientAuth"]);
+    return (server) => kubeconfigText(server, this.pki, `kubelet-${node}`);
   }
 
   /** Controller-manager, then API server, then etcd (the reverse stops floods of reconnect warnings). */

@@ -1,10 +1,11 @@
 /**
  * The world of the suites that deploy through Kubernetes, started once and always stopped: a
- * control plane (support/cluster.ts), three Consul servers behind a stand-in Service, two nodes
- * (test kubelets, bound to by the test scheduler), each reaching Consul through a link of its own
- * (its network, which a test can cut), a copy of the project with its e2e stack (the management
- * token stored as its secret setting), the watcher of the test Mogis and the intervals their
- * parents observed. `target` is how the shared failover scenarios act on it.
+ * control plane (support/cluster.ts), three Consul servers behind a stand-in Service, two real
+ * nodes (support/realNode.ts: kubelet, containerd, runc; pods bound to them by the test
+ * scheduler), each reaching Consul through a link of its own (its network, which a test can cut),
+ * the images they run (support/nodeImages.ts), a copy of the project with its e2e stack (the
+ * management token stored as its secret setting), the watcher of the test Mogis and the intervals
+ * their parents observed. `target` is how the shared failover scenarios act on it.
  *
  * What the stack looks like is its StackShape: by default the dev shape (plain HTTP, a namespace
  * the stack owns); support/productionStack.ts gives the production one (HTTPS with a throw-away
@@ -18,18 +19,26 @@ import { ConsulTlsFiles, consulTls } from "../../support/pki";
 import { LocalCluster } from "./cluster";
 import { ConsulServer } from "./consulServer";
 import { KubeApi } from "./kubeApi";
-import { TEST_IMAGE, testImages } from "./localPod";
 import { MogiIntervals } from "./mogiIntervals";
 import { MogiWatch } from "./mogiWatch";
 import { stopAll, waitFor } from "./processes";
 import { DeployRun, ProjectCopy } from "./project";
 import { TcpService } from "./tcpService";
-import { TestKubelet } from "./testKubelet";
+import { buildNodeImages, NODE_TEST_MOGI, NodeImages } from "./nodeImages";
+import { hostSettings } from "./nodeNamespace";
+import { RealNode } from "./realNode";
 import { TestScheduler } from "./testScheduler";
 
 export const STACK = "e2e";
 export const NAMESPACE = "mogi-e2e";
-const TEST_MOGI = path.join(__dirname, "..", "fixtures", "test-mogi.js");
+/**
+ * The Consul Service's address as pods see it on every node (a ClusterIP, local on each node: a
+ * relay to the node's own link, support/nodeNamespace.ts). The TLS shape's server certificate
+ * names it (test/support/pki.ts).
+ */
+export const CONSUL_SERVICE_IP = "10.96.0.50";
+export const CONSUL_SERVICE_PORT = 8500;
+export const CONSUL_IN_CLUSTER_HOST = `${CONSUL_SERVICE_IP}:${CONSUL_SERVICE_PORT}`;
 export const lockPrefix = "service/mogi-e2e/lock";
 export const configPrefix = "service/mogi-e2e/config";
 export const lockKey = `${lockPrefix}/.lock`;
@@ -49,8 +58,6 @@ export interface StackShape {
   config(env: DeployEnvironment): Record<string, unknown>;
   /** Files the project copy needs before the stack runs (path relative to it → content). */
   files?(env: DeployEnvironment): Record<string, string>;
-  /** Consul images the stack names besides the official one (a platform's mirror). */
-  consulImages?: string[];
 }
 
 /** The dev shape: plain HTTP, the stack's own namespace, the test Mogi. */
@@ -64,14 +71,14 @@ export const DEV_SHAPE: StackShape = {
   config: (env) => ({
     "mogi:environment": "development",
     "mogi:namespace": NAMESPACE,
-    "mogi:image": TEST_IMAGE,
-    "mogi:command": [process.execPath, TEST_MOGI],
+    "mogi:image": env.images.testImage,
+    "mogi:command": [NODE_TEST_MOGI],
     "mogi:pdb": "allow-drain",
     "mogi:readOnlyRootFilesystem": true,
-    // Admitted by the real kube-apiserver; nothing enforces it here (no CNI: pods are processes).
+    // Admitted by the real kube-apiserver; nothing enforces it here (the CNI bridge plugin does not).
     "mogi:networkPolicy": { dns: "kube-dns" },
     "mogi:kubernetes": { kubeconfig: env.cluster.kubeconfig },
-    "mogi:consul": { address: env.consulService.address, scheme: "http", datacenter: "dc1", inClusterHost: env.consulService.address, lockPrefix, configPrefix, kv: { "log-level": "debug", "feature/dry-run": "true" } },
+    "mogi:consul": { address: env.consulService.address, scheme: "http", datacenter: "dc1", inClusterHost: CONSUL_IN_CLUSTER_HOST, lockPrefix, configPrefix, kv: { "log-level": "debug", "feature/dry-run": "true" } },
   }),
 };
 
@@ -84,7 +91,12 @@ export class DeployEnvironment {
   consulService!: TcpService;
   api!: KubeApi;
   /** The nodes, each with its own link to the Consul Service. */
-  nodes: { kubelet: TestKubelet; link: TcpService }[] = [];
+  nodes: { node: RealNode; link: TcpService }[] = [];
+  /** The API server as a Unix socket, which the nodes' relays reach from their namespaces. */
+  private apiRelay?: TcpService;
+  images!: NodeImages;
+  /** The host's settings before any node started (support/nodeNamespace.ts, hostSettings). */
+  private hostBefore: Record<string, string> = {};
   scheduler!: TestScheduler;
   project!: ProjectCopy;
   consulVersion = "";
@@ -95,8 +107,8 @@ export class DeployEnvironment {
   constructor(readonly shape: StackShape = DEV_SHAPE) {}
 
   /** The node running `pod`. */
-  nodeOf(pod: string): { kubelet: TestKubelet; link: TcpService } {
-    const node = this.nodes.find((n) => n.kubelet.podNames().includes(pod));
+  nodeOf(pod: string): { node: RealNode; link: TcpService } {
+    const node = this.nodes.find((n) => n.node.podNames().includes(pod));
     if (!node) throw new Error(`no node runs pod ${pod}`);
     return node;
   }
@@ -108,24 +120,30 @@ export class DeployEnvironment {
   async deploy(label: string, args: string[], expectedCode = 0): Promise<DeployRun> {
     const run = await this.project.deploy(args);
     appendFileSync(path.join(this.work, "deploy-output.log"), `\n===== ${label}: npm run deploy -- ${args.join(" ")} (exit ${run.code}, ${run.ms} ms)\n${run.output}`);
-    if (run.code !== expectedCode) throw new Error(`${label}: exit ${run.code}, expected ${expectedCode}:\n${run.output.split("\n").slice(-40).join("\n")}\n${this.cluster.tails(8)}\n--- test kubelet and scheduler errors ---\n${this.standInErrors()}`);
+    if (run.code !== expectedCode) throw new Error(`${label}: exit ${run.code}, expected ${expectedCode}:\n${run.output.split("\n").slice(-40).join("\n")}\n${this.cluster.tails(8)}\n--- test scheduler errors ---\n${this.standInErrors()}`);
     return run;
   }
 
   /** Brings a lost node back and waits until Kubernetes has forgotten the pods it lost with it. */
-  async recoverNode(node: { kubelet: TestKubelet; link: TcpService }, lostPod: string): Promise<void> {
-    node.link.set("up");
-    node.kubelet.resumeReporting();
+  async recoverNode({ node, link }: { node: RealNode; link: TcpService }, lostPod: string): Promise<void> {
+    link.set("up");
+    await node.resumeReporting();
     await waitFor(`the lost pod ${lostPod} to be gone`, async () => !((await this.api.call("GET", this.ns("/pods"))).items as { metadata: { name: string } }[]).some((p) => p.metadata.name === lostPod), 180_000, 500);
-    await waitFor(`node ${node.kubelet.nodeName} to be Ready and untainted`, async () => {
-      const n = await this.api.call("GET", `/api/v1/nodes/${node.kubelet.nodeName}`);
+    await waitFor(`node ${node.nodeName} to be Ready and untainted`, async () => {
+      const n = await this.api.call("GET", `/api/v1/nodes/${node.nodeName}`);
       return (n.status.conditions as { type: string; status: string }[]).find((c) => c.type === "Ready")?.status === "True" && !(n.spec.taints ?? []).length;
     }, 120_000, 500);
   }
 
-  /** The last errors of the test kubelets and scheduler, for failure messages. */
+  /** The host's settings that differ from before the nodes started, as `key: before → now`. */
+  hostChanges(): string[] {
+    const now = hostSettings();
+    return Object.keys(this.hostBefore).filter((key) => now[key] !== this.hostBefore[key]).map((key) => `${key}: ${this.hostBefore[key]} → ${now[key]}`);
+  }
+
+  /** The last errors of the test scheduler, and the kubelets' last error lines, for failure messages. */
   standInErrors(): string {
-    return [...this.nodes.flatMap((n) => n.kubelet.errors.slice(-5)), ...this.scheduler.errors.slice(-5)].join("\n");
+    return [...this.nodes.map((n) => n.node.kubeletErrors(5)), ...this.scheduler.errors.slice(-5)].join("\n");
   }
 
   /** The first server: the tests' own reads (the stack and the pods go through the Service). */
@@ -148,7 +166,7 @@ export class DeployEnvironment {
 
   async start(): Promise<void> {
     const { datacenter } = this.shape;
-    if (this.shape.tls) this.consulTls = consulTls(path.join(this.work, "consul-pki"), datacenter);
+    if (this.shape.tls) this.consulTls = consulTls(path.join(this.work, "consul-pki"), datacenter, [CONSUL_SERVICE_IP]);
     this.consuls = await ConsulServer.cluster(path.join(this.work, "consul"), 3, { datacenter, tls: this.consulTls });
     // The stand-in Service exposes the port the stack's clients use: HTTPS only, with TLS.
     this.consulService = new TcpService(() => this.consuls.filter((c) => c.running).map((c) => c.clientPort));
@@ -156,22 +174,27 @@ export class DeployEnvironment {
     this.consulVersion = ((await this.consul.api("GET", "/v1/agent/self")).body as { Config: { Version: string } }).Config.Version;
     await this.cluster.start();
     this.api = new KubeApi(this.cluster.server, this.cluster.pki);
-    const images = testImages(this.work, this.shape.consulImages);
-    for (const name of ["e2e-node-a", "e2e-node-b"]) {
+    this.hostBefore = hostSettings();
+    this.images = buildNodeImages(path.join(this.work, "images"));
+    this.apiRelay = new TcpService(() => [Number(new URL(this.cluster.server).port)]);
+    const apiSocket = path.join(this.work, "api.sock");
+    await this.apiRelay.start(apiSocket);
+    this.nodes = await Promise.all(["e2e-node-a", "e2e-node-b"].map(async (name, i) => {
+      const dir = path.join(this.work, name);
+      mkdirSync(dir);
       // The node's network: its pods reach the Consul Service through this link (what the
-      // Service's address resolves to on that node), so that one node can be cut off alone.
+      // Service's address leads to on that node), so that one node can be cut off alone.
       const link = new TcpService(() => [this.consulService.port]);
-      await link.start();
-      const kubelet = new TestKubelet(this.api, {
-        nodeName: name,
-        dir: path.join(this.work, name),
-        images,
-        extraEnv: { MOGI_EVENTS: this.watch.eventsFile, CONSUL_HTTP_ADDR: `${this.shape.tls ? "https" : "http"}://${link.address}` },
-        intervals: this.intervals,
+      const linkSocket = path.join(dir, "consul-link.sock");
+      await link.start(linkSocket);
+      const node = new RealNode({
+        name, index: i + 1, dir, api: this.api, kubeconfig: this.cluster.nodeKubeconfig(name), apiSocket,
+        relays: [{ ip: CONSUL_SERVICE_IP, port: CONSUL_SERVICE_PORT, socket: linkSocket }],
+        images: this.images.all, intervals: this.intervals, eventsFile: this.watch.eventsFile,
       });
-      await kubelet.start();
-      this.nodes.push({ kubelet, link });
-    }
+      await node.start();
+      return { node, link };
+    }));
     this.scheduler = new TestScheduler(this.api);
     this.scheduler.start();
     this.project = new ProjectCopy(this.work, "project");
@@ -188,16 +211,17 @@ export class DeployEnvironment {
 
   async stop(): Promise<void> {
     await this.scheduler?.stop();
-    for (const node of this.nodes) {
-      await node.kubelet.stop();
-      await node.link.stop();
+    for (const { node, link } of this.nodes) {
+      await node.stop();
+      await link.stop();
     }
+    await this.apiRelay?.stop();
     await this.consulService?.stop();
     await stopAll();
     await this.cluster.stop();
   }
 
-  /** How the shared scenarios act on this cluster: the API server, the test kubelet, the local Consul. */
+  /** How the shared scenarios act on this cluster: the API server, the real nodes, the local Consul. */
   readonly target = {
     holderPod: async () => (await this.liveConsul().lockHolder(this.shape.lockKey))?.name,
     deletePod: async (pod) => void (await this.api.call("DELETE", this.ns(`/pods/${pod}`))),
@@ -205,9 +229,9 @@ export class DeployEnvironment {
     // The node goes silent and its processes die; kube-controller-manager's node-lifecycle and
     // taint-eviction controllers do the rest (nothing is force-deleted here).
     loseNode: async (pod) => {
-      const { kubelet } = this.nodeOf(pod);
-      kubelet.stopReporting();
-      kubelet.killAll();
+      const { node } = this.nodeOf(pod);
+      await node.stopReporting();
+      await node.killAll();
     },
     // The server whose node the holder's session is bound to: the one whose restart matters.
     restartConsulServers: async (): Promise<RestartedServer> => {

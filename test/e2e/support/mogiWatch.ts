@@ -9,8 +9,8 @@ import type { MogiSampler } from "../../support/failover";
 import { sleep } from "./processes";
 
 export interface MogiEvent {
-  /** start, stop; child (the child process it started); token (its fencing token), token-error (none given). */
-  event: "start" | "stop" | "child" | "token" | "token-error";
+  /** start, stop; child (the child process it started); token (its fencing token), token-error (none given); forks-failed (the real nodes' test Mogi, told to use up its pod's pids). */
+  event: "start" | "stop" | "child" | "token" | "token-error" | "forks-failed";
   pod: string;
   pid: number;
   ppid?: number;
@@ -23,14 +23,14 @@ const POLL_MS = 50;
 
 /**
  * The host PID of a test Mogi that recorded `pid` as seen inside its container's PID namespace
- * (the wrapper is PID 1 there): the process whose innermost NSpid is `pid`, running test-mogi.js,
+ * (the wrapper is PID 1 there): the process whose innermost NSpid is `pid`, running the test Mogi,
  * with the pod's POD_NAME. Undefined once it is gone.
  */
 function hostPidOf(event: MogiEvent): number | undefined {
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (!readFileSync(`/proc/${entry}/cmdline`, "utf8").includes("test-mogi.js")) continue;
+      if (!readFileSync(`/proc/${entry}/cmdline`, "utf8").includes("test-mogi")) continue; // test-mogi.js, or the real nodes' binary
       if (Number(/^NSpid:.*\s(\d+)\s*$/m.exec(readFileSync(`/proc/${entry}/status`, "utf8"))?.[1]) !== event.pid) continue;
       if (readFileSync(`/proc/${entry}/environ`, "utf8").split("\0").includes(`POD_NAME=${event.pod}`)) return Number(entry);
     } catch {

@@ -11,28 +11,29 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
 import { lockKey } from "../../../components/lockWrapper";
-import type { DeployEnvironment, StackShape } from "./deployEnvironment";
-import { TEST_IMAGE_PINNED } from "./localPod";
+import { CONSUL_IN_CLUSTER_HOST, type DeployEnvironment, type StackShape } from "./deployEnvironment";
+import { NODE_TEST_MOGI } from "./nodeImages";
 import { waitFor } from "./processes";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 /** The shipped production stack the copy is made from; the copy keeps its name. */
 export const PRODUCTION_STACK = "prod-eu-1";
 const SHIPPED_FILE = path.join(__dirname, "..", "..", "..", "stacks", `Pulumi.${PRODUCTION_STACK}.yaml`);
-const TEST_MOGI = path.join(__dirname, "..", "fixtures", "test-mogi.js");
 
 /**
  * The keys the copy changes, each to point at the test world instead of ocp-prod-eu-1:
  * - `mogi:kubernetes`: the test control plane's kubeconfig instead of the context `ocp-prod-eu-1`;
  * - `mogi:consul.address`: the stand-in `consul-server` Service on 127.0.0.1 (a name the server
  *   certificate carries, as consul-k8s' does: support/pki.ts) instead of the Route's host;
- * - `mogi:consul.inClusterHost`: the same Service (each test kubelet then routes its pods through
- *   its node's own link), instead of the default `consul-server.consul.svc`;
- * - `mogi:image`, `mogi:command`: the test Mogi, the image the test kubelet runs (as the dev shape).
+ * - `mogi:consul.inClusterHost`: the Service's address on every node (a relay to the node's own
+ *   link, support/nodeNamespace.ts), instead of the default `consul-server.consul.svc` (no
+ *   cluster DNS here; the server certificate names that address);
+ * - `mogi:consul.binaryImage`: the nodes' Consul image by its digest, instead of the mirror's;
+ * - `mogi:image`, `mogi:command`: the test Mogi's image by its digest (support/nodeImages.ts).
  * `mogi:consul.providerCaFile` keeps its shipped path: the throw-away CA is written there in the
  * project copy, as README.md#files-to-replace tells users to put their cluster's CA (`files` below).
  */
-export const OVERRIDDEN_KEYS = ["mogi:command", "mogi:consul.address", "mogi:consul.inClusterHost", "mogi:image", "mogi:kubernetes"];
+export const OVERRIDDEN_KEYS = ["mogi:command", "mogi:consul.address", "mogi:consul.binaryImage", "mogi:consul.inClusterHost", "mogi:image", "mogi:kubernetes"];
 
 /** The shipped file's `config`, as its YAML holds it. */
 export function shippedConfig(): Record<string, any> {
@@ -67,13 +68,13 @@ export function productionShape(): StackShape {
     namespaceOwnedBy: shipped["mogi:createNamespace"] === false ? "platform" : "stack",
     config: (env: DeployEnvironment) => ({
       ...shipped,
-      "mogi:image": TEST_IMAGE_PINNED, // the production levels refuse an image not pinned by digest
-      "mogi:command": [process.execPath, TEST_MOGI],
+      // The production levels refuse an image not pinned by digest: the digests of the images the nodes hold.
+      "mogi:image": env.images.testImagePinned,
+      "mogi:command": [NODE_TEST_MOGI],
       "mogi:kubernetes": { kubeconfig: env.cluster.kubeconfig },
-      "mogi:consul": { ...consul, address: env.consulService.address, inClusterHost: env.consulService.address },
+      "mogi:consul": { ...consul, address: env.consulService.address, inClusterHost: CONSUL_IN_CLUSTER_HOST, ...(consul.binaryImage ? { binaryImage: env.images.consulImagePinned } : {}) },
     }),
     files: (env: DeployEnvironment) => ({ [consul.providerCaFile]: readFileSync((env.consulTls as { caFile: string }).caFile, "utf8") }),
-    consulImages: consul.binaryImage ? [consul.binaryImage] : [],
   };
 }
 

@@ -53,7 +53,8 @@ export class TcpService {
     }
   }
 
-  async start(): Promise<void> {
+  /** Listens on 127.0.0.1 (a free port), or on a Unix socket at `unixPath` (a node's relay, support/nodeNamespace.ts). */
+  async start(unixPath?: string): Promise<void> {
     this.server = createServer((client) => {
       if (this.state === "refuse") client.resetAndDestroy();
       else if (this.state === "blackhole") {
@@ -62,6 +63,10 @@ export class TcpService {
         this.held.push(client);
       } else this.forward(client, this.backends().length);
     });
+    if (unixPath) {
+      await new Promise<void>((resolve) => this.server?.listen(unixPath, resolve));
+      return;
+    }
     await new Promise<void>((resolve) => this.server?.listen(0, "127.0.0.1", resolve));
     this.port = (this.server.address() as { port: number }).port;
   }

@@ -1,0 +1,129 @@
+/**
+ * What the rendered pod spec promises, read from a container a real node runs (as the kernel
+ * shows it to the host, and by acting inside it as its own user): its UID and GID, no
+ * capabilities, no-new-privileges, a seccomp filter, a read-only root with writable emptyDirs, the
+ * wrapper's mode from the ConfigMap, and the `consul` binary the init container copied.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { engine } from "../../engines/paths";
+
+export interface RunningContainer {
+  /** The container's PID 1 (the lock wrapper) as the host numbers it. */
+  hostPid: number;
+  uid: number;
+  gid: number;
+  /** Effective, permitted and bounding capability sets (hex, as /proc shows them). */
+  capEff: string;
+  capPrm: string;
+  capBnd: string;
+  noNewPrivs: number;
+  /** 2: a seccomp filter (RuntimeDefault) is in force. */
+  seccomp: number;
+  /** Mount point → "ro" | "rw", as the container sees its mounts. */
+  mounts: Record<string, string>;
+}
+
+/** The host PID of `pod`'s main container's PID 1: innermost NSpid 1, with the pod's POD_NAME. */
+export function containerInit(pod: string): number | undefined {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const status = readFileSync(`/proc/${entry}/status`, "utf8");
+      if (!/^NSpid:.*\s1\s*$/m.test(status) || /^NSpid:\s*1\s*$/m.test(status)) continue;
+      if (!readFileSync(`/proc/${entry}/cmdline`, "utf8").includes("consul-lock-wrapper")) continue;
+      if (readFileSync(`/proc/${entry}/environ`, "utf8").split("\0").includes(`POD_NAME=${pod}`)) return Number(entry);
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Pods (of `pods`) that have a process on this host now: any process carrying their POD_NAME
+ * (the main container's environment, which every process it starts inherits).
+ */
+export function podsWithProcesses(pods: string[]): Set<string> {
+  const wanted = new Set(pods.map((pod) => `POD_NAME=${pod}`));
+  const found = new Set<string>();
+  if (wanted.size === 0) return found;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      for (const variable of readFileSync(`/proc/${entry}/environ`, "utf8").split("\0")) if (wanted.has(variable)) found.add(variable.slice("POD_NAME=".length));
+    } catch {
+      // gone meanwhile, or a kernel thread
+    }
+  }
+  return found;
+}
+
+/** The host PID of `pod`'s process whose command line contains `command` (e.g. the test Mogi). */
+export function podProcess(pod: string, command: string): number | undefined {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (!readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(command)) continue;
+      if (readFileSync(`/proc/${entry}/environ`, "utf8").split("\0").includes(`POD_NAME=${pod}`)) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+/** The pids limit of the pod's cgroup (the kubelet's podPidsLimit), read from the pids hierarchy. */
+export function podPidsMax(hostPid: number): string {
+  const container = /^\d+:pids:(.*)$/m.exec(readFileSync(`/proc/${hostPid}/cgroup`, "utf8"))?.[1];
+  if (!container) throw new Error(`process ${hostPid} is in no pids cgroup`);
+  return readFileSync(`/sys/fs/cgroup/pids${container.replace(/\/[^/]+$/, "")}/pids.max`, "utf8").trim();
+}
+
+export function inspect(hostPid: number): RunningContainer {
+  const status = readFileSync(`/proc/${hostPid}/status`, "utf8");
+  const field = (name: string) => (new RegExp(`^${name}:\\s*(.*)$`, "m").exec(status)?.[1] ?? "").trim();
+  const mounts: Record<string, string> = {};
+  for (const line of readFileSync(`/proc/${hostPid}/mountinfo`, "utf8").split("\n").filter(Boolean)) {
+    const fields = line.split(" ");
+    mounts[fields[4]] = fields[5].split(",")[0];
+  }
+  return {
+    hostPid,
+    uid: Number(field("Uid").split(/\s+/)[1]),
+    gid: Number(field("Gid").split(/\s+/)[1]),
+    capEff: field("CapEff"),
+    capPrm: field("CapPrm"),
+    capBnd: field("CapBnd"),
+    noNewPrivs: Number(field("NoNewPrivs")),
+    seccomp: Number(field("Seccomp")),
+    mounts,
+  };
+}
+
+/**
+ * Runs `command` inside the container's mount namespace and root, as its user (the way `kubectl
+ * exec` would land, without the runtime's own exec path): exit status and output.
+ */
+export function execAs(container: RunningContainer, command: string[]): { status: number; output: string } {
+  const run = spawnSync("nsenter", [`--target=${container.hostPid}`, "--mount", "--root", "--wd", `--setuid=${container.uid}`, `--setgid=${container.gid}`, "--", ...command], { encoding: "utf8" });
+  return { status: run.status ?? -1, output: `${run.stdout}${run.stderr}`.trim() };
+}
+
+/** A file inside the container as the host sees it: its mode and its content's sha256. */
+export function fileInside(container: RunningContainer, file: string): { mode: number; sha256: string } {
+  const inside = `/proc/${container.hostPid}/root${file}`;
+  return { mode: statSync(inside).mode & 0o7777, sha256: createHash("sha256").update(readFileSync(inside)).digest("hex") };
+}
+
+/** The engine's `consul`, which the Consul image carries and the init container copies. */
+export function consulSha256(): string {
+  return createHash("sha256").update(readFileSync(engine("consul"))).digest("hex");
+}
+
+/** Free bytes of the file system under `path` (for the eviction test's note). */
+export function freeBytes(path: string): number {
+  const [, , , available] = execFileSync("df", ["-B1", "--output=source,size,used,avail", path], { encoding: "utf8" }).trim().split("\n")[1].split(/\s+/);
+  return Number(available);
+}
