@@ -14,6 +14,7 @@ import { fenceKey, lockKey } from "../../components/lockWrapper";
 import { FENCE_SECONDS, LOCK_DELAY_SECONDS } from "../../components/lockTiming";
 import { containerInit, pidNamespace, processAlive, processesIn } from "../support/container";
 import { ConsulServer } from "./support/consulServer";
+import { inContainer, mogiChildrenIn } from "./support/faultMenu";
 import { TEST_IMAGE, testImages } from "./support/localPod";
 import { LockPods, TestPod } from "./support/lockPods";
 import { MogiIntervals, ScenarioResult } from "./support/mogiIntervals";
@@ -56,18 +57,6 @@ afterAll(async () => {
   }
   removeWorkDir(dir);
 });
-
-/** The host PID of a process of a pod's container whose command line matches. */
-function inContainer(pod: TestPod, pattern: RegExp): number {
-  const init = containerInit(pod.main.pid) as number;
-  if (pattern.source === "^PID1$") return init;
-  const found = processesIn(pidNamespace(init) as string).find((p) => pattern.test(p.cmd));
-  if (!found) throw new Error(`no process matching ${pattern} in ${pod.name}`);
-  return found.hostPid;
-}
-
-/** Mogi's own child (the test Mogi starts `sleep 100000`) still alive in a container's PID namespace (host view). */
-const mogiChildrenIn = (namespace: string) => processesIn(namespace).filter((p) => p.cmd === "sleep 100000");
 
 interface Fault {
   name: string;
