@@ -38,6 +38,8 @@ export const CA_FILE = "ca.pem";
 const EXECUTABLE_MODE = 0o555;
 /** Comma-separated outbound ports the sidecar does not intercept (consul-k8s, annotations_and_labels.go). */
 export const TPROXY_EXCLUDE_OUTBOUND_PORTS = `${CONSUL_ANNOTATION_PREFIX}transparent-proxy-exclude-outbound-ports`;
+/** Turns consul-k8s' transparent proxy on or off for the pod, over its namespace label and global default (common.go). */
+export const TRANSPARENT_PROXY = `${CONSUL_ANNOTATION_PREFIX}transparent-proxy`;
 
 /** The objects the pod refers to by name, declared by the component. */
 export interface PodObjects {
@@ -75,6 +77,10 @@ function consulAnnotations(args: SingletonWorkloadArgs): Record<string, string> 
   // the servers goes through the Envoy sidecar, which may not listen yet when the lock is
   // requested and may be gone before it is released on SIGTERM (FACTS.md, "Real clusters").
   annotations[TPROXY_EXCLUDE_OUTBOUND_PORTS] = consulAddrPort(args.consul.httpAddr) as string; // validated by the component
+  // Without the Consul CNI, consul-k8s sets up transparent proxy with an init container running
+  // as root with NET_ADMIN (privileged on OpenShift), which `restricted` and restricted-v2 refuse;
+  // with it off, every injected container is admitted (components/README.md, "The pod").
+  if (!(args.consulCni ?? false)) annotations[TRANSPARENT_PROXY] = "false";
   if (args.serviceTags?.length) annotations[`${CONSUL_ANNOTATION_PREFIX}service-tags`] = args.serviceTags.join(",");
   for (const [key, value] of Object.entries(args.serviceMeta ?? {})) annotations[`${CONSUL_ANNOTATION_PREFIX}service-meta-${key}`] = value;
   return annotations;

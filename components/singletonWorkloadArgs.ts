@@ -135,6 +135,13 @@ export interface SingletonWorkloadArgs {
   consul: ConsulLockArgs;
   /** Register the pod in Consul through consul-k8s' connect injector. Default true. */
   connectInject?: boolean;
+  /**
+   * The cluster's consul-k8s redirects traffic with its CNI plugin (`connectInject.cni.enabled`).
+   * Default false: the pod turns transparent proxy off, because without the CNI consul-k8s
+   * injects a root init container with NET_ADMIN (privileged on OpenShift), which Pod Security
+   * `restricted` and OpenShift's restricted-v2 refuse (components/README.md).
+   */
+  consulCni?: boolean;
   /** `consul.hashicorp.com/service-tags`. Default: none. */
   serviceTags?: string[];
   /** `consul.hashicorp.com/service-meta-<key>` for each entry. Default: none. */
@@ -186,7 +193,7 @@ export function validateWorkloadArgs(args: SingletonWorkloadArgs): void {
   if (clash.length > 0) throw new Error(`env: ${clash.join(", ")} are set by the component for the lock wrapper; remove them`);
   const ownAnnotations = Object.keys(args.podAnnotations ?? {}).filter((k) => k.startsWith(CONSUL_ANNOTATION_PREFIX));
   if (ownAnnotations.length > 0) {
-    throw new Error(`podAnnotations: ${ownAnnotations.join(", ")} are reserved; use connectInject, serviceTags and serviceMeta`);
+    throw new Error(`podAnnotations: ${ownAnnotations.join(", ")} are reserved; use connectInject, consulCni, serviceTags and serviceMeta`);
   }
   const consul = args.consul;
   assertKvPrefix("consul.lockPrefix", consul.lockPrefix);

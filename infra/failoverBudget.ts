@@ -68,7 +68,8 @@ export function failoverBudget(readinessPeriodSeconds: number, nodeLossToleratio
 
 /**
  * What the real-engine tier measured (`npm run test:e2e`, test/e2e/results; medians of 3 runs on
- * the 2-core machine, seconds, after the fail-closed wrapper; test/README.md#measured-failover).
+ * the 2-core machine, seconds, after the fail-closed wrapper; through Kubernetes on real kubelets,
+ * containerd and runc; test/README.md#measured-failover).
  * Printed beside the bounds by `npm start` and used in
  * `npm run status`' expectations; test/README.md#measured-failover has every run and margin.
  */
@@ -79,9 +80,9 @@ export const MEASURED = {
   partitionedHolderStopsMogiSeconds: 6.0,
   /** Lock level: the holder's processes SIGKILLed → the waiting pod's Mogi start. */
   hardLossSeconds: 45.1,
-  /** Through Kubernetes: the node's last heartbeat → the replacement's Mogi start (processes dead). */
-  nodeLossSeconds: 66.0,
-  /** Through Kubernetes: Mogi's end → its start again, the holder's Consul server restarted (3 in a row). */
-  consulServerRestartSeconds: 18.8,
+  /** Through Kubernetes, real nodes: the node's last heartbeat → the replacement's Mogi start (processes dead). */
+  nodeLossSeconds: 63.6,
+  /** Through Kubernetes, real nodes: Mogi's end → its start again, the holder's Consul server restarted (3 in a row). */
+  consulServerRestartSeconds: 18.6,
 } as const;
 

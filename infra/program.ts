@@ -107,6 +107,7 @@ export async function mogiProgram(options: ProgramOptions = {}): Promise<Record<
       nodeLossTolerationSeconds: settings.nodeLossTolerationSeconds,
       runAsUser: settings.runAsUser,
       connectInject: settings.connectInject,
+      consulCni: settings.consulCni,
       serviceTags: settings.serviceTags,
       serviceMeta: settings.serviceMeta,
       podLabels: settings.podLabels,

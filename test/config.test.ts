@@ -47,6 +47,7 @@ describe("configuration", () => {
       terminationGracePeriodSeconds: 30,
       nodeLossTolerationSeconds: 10,
       connectInject: true,
+      consulCni: false,
       consul: { scheme: "http", inClusterHost: "consul-server.consul.svc", lockPrefix: "service/mogi/lock", configPrefix: "service/mogi/config", sessionNodePrefix: "consul-server-", imageHasConsul: false },
     });
     expect(s.consul.binaryImage).toMatch(/^hashicorp\/consul:\d+\.\d+\.\d+$/);

@@ -43,6 +43,9 @@ async function violationsOf(resources: OfflineResource[], policy: string, produc
   return (await evaluatePolicies(resources, production ? productionConfig() : {})).filter((v) => v.policy === policy);
 }
 
+/** Transparent proxy left to the cluster, as `consulCni: true` renders it (the shipped stacks turn it off). */
+const tproxyOn = (r: any[]) => delete pod(r).metadata.annotations["consul.hashicorp.com/transparent-proxy"];
+
 type Case = [policy: string, mutate: (r: any[]) => void, message: string];
 const cases: Case[] = [
   ["singleton-one-replica", (r) => (deployment(r).spec.replicas = 2), "spec.replicas is 2"],
@@ -55,8 +58,8 @@ const cases: Case[] = [
   ["consul-annotations-real-and-on-pod", (r) => (deployment(r).metadata.annotations = { "consul.hashicorp.com/connect-inject": "true" }), "is on the Deployment's metadata"],
   ["consul-annotations-real-and-on-pod", (r) => (pod(r).metadata.annotations["consul.hashicorp.com/service-check-http"] = "/health"), "service-check-http is not one consul-k8s reads"],
   ["consul-service-account-matches-service", (r) => (pod(r).spec.serviceAccountName = "default"), 'serviceAccountName "default" differs from connect-service "mogi"'],
-  ["consul-lock-bypasses-sidecar", (r) => delete pod(r).metadata.annotations["consul.hashicorp.com/transparent-proxy-exclude-outbound-ports"], "Consul's port 8500 (CONSUL_HTTP_ADDR) is not in consul.hashicorp.com/transparent-proxy-exclude-outbound-ports"],
-  ["consul-lock-bypasses-sidecar", (r) => (pod(r).metadata.annotations["consul.hashicorp.com/transparent-proxy-exclude-outbound-ports"] = "9411, 8501"), "Consul's port 8500"],
+  ["consul-lock-bypasses-sidecar", (r) => tproxyOn(r) && delete pod(r).metadata.annotations["consul.hashicorp.com/transparent-proxy-exclude-outbound-ports"], "Consul's port 8500 (CONSUL_HTTP_ADDR) is not in consul.hashicorp.com/transparent-proxy-exclude-outbound-ports"],
+  ["consul-lock-bypasses-sidecar", (r) => tproxyOn(r) && (pod(r).metadata.annotations["consul.hashicorp.com/transparent-proxy-exclude-outbound-ports"] = "9411, 8501"), "Consul's port 8500"],
   ["no-literal-secret-in-env", (r) => main(r).env.push({ name: "CONSUL_HTTP_TOKEN", value: "0000-1111" }), "sets CONSUL_HTTP_TOKEN as a literal"],
   ["restricted-security-context", (r) => (main(r).securityContext.allowPrivilegeEscalation = true), "lacks allowPrivilegeEscalation: false"],
   ["restricted-security-context", (r) => (pod(r).spec.initContainers[0].securityContext.capabilities = { drop: [] }), "container install-consul lacks capabilities.drop: [ALL]"],

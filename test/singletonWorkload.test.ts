@@ -124,7 +124,15 @@ describe("SingletonWorkload", () => {
       "consul.hashicorp.com/service-tags": "singleton,v1",
       "consul.hashicorp.com/service-meta-owner": "platform",
       "consul.hashicorp.com/transparent-proxy-exclude-outbound-ports": "8500",
+      "consul.hashicorp.com/transparent-proxy": "false",
     });
+  });
+
+  test("transparent proxy is off unless the cluster runs the Consul CNI (consulCni): its init container would need root and NET_ADMIN", async () => {
+    const tproxy = async (consulCni?: boolean) => (await declared({ consulCni })).pod.metadata.annotations["consul.hashicorp.com/transparent-proxy"];
+    expect(await tproxy()).toBe("false");
+    expect(await tproxy(false)).toBe("false");
+    expect(await tproxy(true)).toBeUndefined(); // the cluster's default (on, in the chart), redirected by the CNI
   });
 
   test("with connect injection, the port of Consul's address bypasses the transparent proxy", async () => {

@@ -128,7 +128,7 @@ export function crossFieldProblems(s: Partial<ParsedSettings>, context: Settings
   }
   if (s.networkPolicy) problems.push(...networkPolicySettingProblems(CONFIG_NAMESPACE, s.networkPolicy).map((text) => componentProblem(text, (where) => valueIn(s, where))));
   for (const key of Object.keys(s.podAnnotations ?? {}).filter((k) => k.startsWith("consul.hashicorp.com/"))) {
-    problems.push({ path: ownKey("podAnnotations", key), message: "consul.hashicorp.com/ annotations come from connectInject, serviceTags and serviceMeta" });
+    problems.push({ path: ownKey("podAnnotations", key), message: "consul.hashicorp.com/ annotations come from connectInject, consulCni, serviceTags and serviceMeta" });
   }
   const providerCa = providerCaOf(consul, context);
   if (providerCa.problem) problems.push(providerCa.problem);

@@ -160,6 +160,8 @@ export const settingsSchema = z
     nodeLossTolerationSeconds: structured(z.number().int().min(0).max(MAX_NODE_LOSS_TOLERATION_SECONDS)).default(DEFAULT_NODE_LOSS_TOLERATION_SECONDS),
     runAsUser: structured(z.number().int().min(1)).optional(),
     connectInject: structured(z.boolean()).default(true),
+    /** The cluster runs consul-k8s' CNI plugin; without it the pod turns transparent proxy off. */
+    consulCni: structured(z.boolean()).default(false),
     serviceTags: structured(z.array(z.string().min(1))).default([]),
     serviceMeta: structured(serviceMetaMap).default({}),
     podLabels: structured(labelMap).default({}),
