@@ -17,7 +17,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { SCENARIOS } from "../support/failover";
 import { makeCa } from "../support/pki";
-import { DeployEnvironment } from "./support/deployEnvironment";
+import { CONSUL_IN_CLUSTER_HOST, DeployEnvironment } from "./support/deployEnvironment";
 import { measureFailover, Scenario } from "./support/failoverRuns";
 import { podSpecChecks } from "./support/podSpecChecks";
 import type { ScenarioResult } from "./support/mogiIntervals";
@@ -125,7 +125,7 @@ describe(`through npm run deploy: the copy of ${STACK} over HTTPS, in the platfo
     const holder = await waitFor("the lock holder", () => env.target.holderPod(), 60_000);
     const pod = await env.api.call("GET", env.ns(`/pods/${holder}`));
     const main = pod.spec.containers[0];
-    expect(main.env.find((e: any) => e.name === "CONSUL_HTTP_ADDR").value).toBe(`https://${env.consulService.address}`);
+    expect(main.env.find((e: any) => e.name === "CONSUL_HTTP_ADDR").value).toBe(`https://${CONSUL_IN_CLUSTER_HOST}`);
     const caVolume = pod.spec.volumes.find((v: any) => v.name === "consul-ca");
     expect(caVolume.secret).toMatchObject({ secretName: caSecret.name, items: [{ key: caSecret.key, path: expect.any(String) }] });
     expect(main.env.find((e: any) => e.name === "CONSUL_CACERT").value).toMatch(/^\/etc\/consul-ca\//);

@@ -17,7 +17,7 @@ import type { ScenarioResult } from "./support/mogiIntervals";
 import { formatScenarios, mergeResults } from "./support/results";
 import { StatusCli } from "./support/statusCli";
 import { NODE_TEST_MOGI } from "./support/nodeImages";
-import { POD_PIDS_LIMIT } from "./support/realNode";
+import { POD_PIDS_LIMIT } from "./support/nodeConfig";
 import { containerInit, podPidsMax, podProcess } from "./support/runningContainer";
 
 const RUNS = 3;

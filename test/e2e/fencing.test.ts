@@ -14,7 +14,7 @@ import { fenceKey, lockKey } from "../../components/lockWrapper";
 import { FENCE_SECONDS, LOCK_DELAY_SECONDS } from "../../components/lockTiming";
 import { containerInit, pidNamespace, processAlive, processesIn } from "../support/container";
 import { ConsulServer } from "./support/consulServer";
-import { inContainer, mogiChildrenIn } from "./support/faultMenu";
+import { inContainer, mogiChildrenIn, starvedInGrace } from "./support/faultMenu";
 import { TEST_IMAGE, testImages } from "./support/localPod";
 import { LockPods, TestPod } from "./support/lockPods";
 import { MogiIntervals, ScenarioResult } from "./support/mogiIntervals";
@@ -99,14 +99,7 @@ const FAULTS: Fault[] = [
   {
     name: "graceful, holder starved 2 s",
     note: "SIGTERM to the holder's PID 1, which is then stopped (SIGSTOP) for 2 s during Mogi's grace → hand-over after it",
-    act: async (holder) => {
-      const init = containerInit(holder.main.pid) as number;
-      process.kill(init, "SIGTERM");
-      await sleep(50);
-      process.kill(init, "SIGSTOP");
-      await sleep(2000);
-      process.kill(init, "SIGCONT");
-    },
+    act: (holder) => starvedInGrace(holder),
     notBeforeMs: 0,
   },
 ];

@@ -143,12 +143,7 @@ export function faultMenu(world: FaultWorld): Fault[] {
       return {};
     }, notBeforeMs: lockDelay },
     { kind: "graceful, holder's PID 1 SIGSTOPped 2 s in the grace", act: async (holder) => {
-      const init = containerInit(holder.main.pid) as number;
-      process.kill(init, "SIGTERM");
-      await sleep(50);
-      process.kill(init, "SIGSTOP");
-      await sleep(2000);
-      process.kill(init, "SIGCONT");
+      await starvedInGrace(holder);
       return {};
     }, notBeforeMs: 0 },
     { kind: "silent partition of the holder", act: async (holder) => {
@@ -169,6 +164,16 @@ export function faultMenu(world: FaultWorld): Fault[] {
       notBeforeMs: 0,
     },
   ];
+}
+
+/** SIGTERM to the holder's PID 1 (a graceful stop), which is then stopped (SIGSTOP) for 2 s during Mogi's grace: starvation. */
+export async function starvedInGrace(holder: TestPod): Promise<void> {
+  const init = containerInit(holder.main.pid) as number;
+  process.kill(init, "SIGTERM");
+  await sleep(50);
+  process.kill(init, "SIGSTOP");
+  await sleep(2000);
+  process.kill(init, "SIGCONT");
 }
 
 /**

@@ -11,7 +11,7 @@ import { existsSync } from "node:fs";
 import { DEFAULT_CONSUL_IMAGE } from "../../../components/singletonWorkloadArgs";
 import { engine } from "../../engines/paths";
 import { buildImage, BuiltImage, busyboxBase } from "./ociImage";
-import { PAUSE_IMAGE } from "./realNode";
+import { PAUSE_IMAGE } from "./nodeConfig";
 
 /** What the stack files of the real-node suites name Mogi's image (pinned by digest where a policy wants it). */
 export const NODE_TEST_IMAGE = "localhost/mogi-test:e2e";
@@ -47,7 +47,6 @@ export function buildNodeImages(dir: string): NodeImages {
   const pause = buildImage({ name: PAUSE_IMAGE, files: { pause: { from: engine("pause"), mode: 0o755 } }, entrypoint: ["/pause"], user: "65535" }, dir);
   const test = buildImage({ name: NODE_TEST_IMAGE, files: { ...busyboxBase(busybox), [NODE_TEST_MOGI.slice(1)]: { from: engine("test-mogi"), mode: 0o755 } }, user: `${NODE_TEST_USER}:${NODE_TEST_USER}` }, dir);
   const consulFiles = { ...busyboxBase(busybox), "bin/consul": { from: engine("consul"), mode: 0o755 } };
-  const consul = buildImage({ name: normalizedImageName(DEFAULT_CONSUL_IMAGE), files: consulFiles, user: "100" }, dir);
-  consul.aliases = [NODE_CONSUL_MIRROR];
+  const consul = buildImage({ name: normalizedImageName(DEFAULT_CONSUL_IMAGE), aliases: [NODE_CONSUL_MIRROR], files: consulFiles, user: "100" }, dir);
   return { all: [pause, test, consul], testImage: NODE_TEST_IMAGE, testImagePinned: `${NODE_TEST_IMAGE}@${test.digest}`, consulImagePinned: `${NODE_CONSUL_MIRROR}@${consul.digest}` };
 }

@@ -16,6 +16,11 @@ export type ImageFile = { from: string; mode?: number } | { content: string; mod
 export interface ImageSpec {
   /** The full reference containerd's CRI will resolve (e.g. docker.io/library/mogi-test:e2e). */
   name: string;
+  /**
+   * More names for the same image: the index names each (one import makes every name an image of
+   * its own, which CRI also finds by `<repository>@<digest>`; a `ctr images tag` alias it does not).
+   */
+  aliases?: string[];
   files: Record<string, ImageFile>;
   entrypoint?: string[];
   /** The image's default user (the pod's runAsUser overrides it). */
@@ -24,8 +29,6 @@ export interface ImageSpec {
 
 export interface BuiltImage {
   name: string;
-  /** More names for the same image (`ctr images tag` after the import). */
-  aliases?: string[];
   tarball: string;
   /** sha256:… of the manifest: what `<repository>@<digest>` pins. */
   digest: string;
@@ -89,12 +92,14 @@ export function buildImage(spec: ImageSpec, workDir: string): BuiltImage {
   writeFileSync(path.join(layout, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
   writeFileSync(path.join(layout, "index.json"), JSON.stringify({
     schemaVersion: 2,
-    manifests: [{
+    // Each name also by digest: CRI resolves `<repository>@<digest>` only to an image of that name,
+    // which a pull would have created and an import does not.
+    manifests: [spec.name, ...(spec.aliases ?? [])].flatMap((name) => [name, `${name.replace(/:[^:/]+$/, "")}@${manifest.digest}`]).map((name) => ({
       mediaType: "application/vnd.oci.image.manifest.v1+json",
       ...manifest,
       platform: { architecture: "amd64", os: "linux" },
-      annotations: { "io.containerd.image.name": spec.name, "org.opencontainers.image.ref.name": spec.name.split(":").pop() },
-    }],
+      annotations: { "io.containerd.image.name": name },
+    })),
   }));
   const tarball = path.join(workDir, `${slug}.oci.tar`);
   execFileSync("tar", ["--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "-C", layout, "-cf", tarball, "."]);

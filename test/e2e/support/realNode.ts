@@ -17,17 +17,12 @@ import * as path from "node:path";
 import { engine, enginesBinDir } from "../../engines/paths";
 import type { KubeApi } from "./kubeApi";
 import type { MogiIntervals } from "./mogiIntervals";
+import { NodeFiles, writeContainerdConfig, writeKubeletConfig } from "./nodeConfig";
 import { NodeNamespace, Relay } from "./nodeNamespace";
 import type { BuiltImage } from "./ociImage";
 import { PodLogs } from "./podLogs";
 import { Proc, waitFor } from "./processes";
 import { podsWithProcesses } from "./runningContainer";
-
-export const PAUSE_IMAGE = "localhost/pause:3.10";
-/** The kubelet's podPidsLimit on every node. */
-export const POD_PIDS_LIMIT = 64;
-/** The kubelet's port inside the node's namespace (each node has its own). */
-const KUBELET_PORT = 10250;
 
 export interface RealNodeOptions {
   name: string;
@@ -95,14 +90,11 @@ export class RealNode {
     for (const sub of ["containerd", "cni/net.d", "kubelet", "pod-logs"]) mkdirSync(path.join(dir, sub), { recursive: true });
     await this.namespace.start(this.options.relays.map((r) => r.ip));
     await this.namespace.relay([{ ...IN_NAMESPACE_API, socket: this.options.apiSocket }, ...this.options.relays]);
-    this.writeContainerdConfig();
+    writeContainerdConfig(this.files);
     this.startContainerd();
     await waitFor(`${this.nodeName}'s containerd`, () => this.ctr(["version"]).includes("Server"), 30_000, 200);
-    for (const image of this.options.images) {
-      this.ctr(["-n", "k8s.io", "images", "import", "--local", image.tarball]);
-      for (const alias of image.aliases ?? []) this.ctr(["-n", "k8s.io", "images", "tag", "--force", image.name, alias]);
-    }
-    this.writeKubeletConfig();
+    for (const image of this.options.images) this.ctr(["-n", "k8s.io", "images", "import", "--local", image.tarball]);
+    writeKubeletConfig(this.files);
     this.makeCgroupRoot();
     this.startKubelet();
     this.logs.start();
@@ -114,51 +106,15 @@ export class RealNode {
     }, 120_000, 500);
   }
 
+  private get files(): NodeFiles {
+    const { dir, kubeconfig } = this.options;
+    const { podSubnet, nodeIp } = this.namespace;
+    return { dir, socket: this.socket, podSubnet, nodeIp, cgroupRoot: this.cgroupRoot, kubeconfig: kubeconfig(`https://${IN_NAMESPACE_API.ip}:${IN_NAMESPACE_API.port}`) };
+  }
+
   /** `ctr` against this node's containerd (its images and containers). */
   ctr(args: string[]): string {
     return execFileSync(engine("ctr"), ["--address", this.socket, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-  }
-
-  private writeContainerdConfig(): void {
-    const { dir } = this.options;
-    const bin = enginesBinDir();
-    writeFileSync(path.join(dir, "cni", "net.d", "10-mogi.conflist"), JSON.stringify({
-      cniVersion: "1.0.0",
-      name: "mogi-e2e",
-      // No ipMasq and no portmap: no iptables rule anywhere (pods reach only the node's addresses).
-      plugins: [{ type: "bridge", bridge: "cni0", isGateway: true, ipMasq: false, ipam: { type: "host-local", ranges: [[{ subnet: this.namespace.podSubnet }]], routes: [{ dst: "0.0.0.0/0" }], dataDir: path.join(dir, "cni", "ipam") } }],
-    }));
-    writeFileSync(path.join(dir, "containerd", "config.toml"), `version = 3
-root = '${dir}/containerd/root'
-state = '${dir}/containerd/state'
-imports = []
-disabled_plugins = ['io.containerd.nri.v1.nri', 'io.containerd.snapshotter.v1.blockfile', 'io.containerd.snapshotter.v1.erofs']
-[grpc]
-  address = '${this.socket}'
-[ttrpc]
-  address = '${this.socket}.ttrpc'
-[plugins.'io.containerd.cri.v1.images']
-  snapshotter = 'overlayfs'
-  [plugins.'io.containerd.cri.v1.images'.pinned_images]
-    sandbox = '${PAUSE_IMAGE}'
-[plugins.'io.containerd.cri.v1.runtime']
-  restrict_oom_score_adj = true
-  netns_mounts_under_state_dir = true
-  cdi_spec_dirs = []
-  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
-    runtime_type = 'io.containerd.runc.v2'
-    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
-      BinaryName = '${path.join(bin, "runc")}'
-      Root = '${dir}/runc'
-      SystemdCgroup = false
-  [plugins.'io.containerd.cri.v1.runtime'.cni]
-    bin_dirs = ['${path.join(bin, "cni")}']
-    conf_dir = '${dir}/cni/net.d'
-[plugins.'io.containerd.internal.v1.opt']
-  path = '${dir}/containerd/opt'
-[plugins.'io.containerd.image-verifier.v1.bindir']
-  bin_dir = '${dir}/containerd/verifiers'
-`);
   }
 
   private startContainerd(): void {
@@ -166,43 +122,6 @@ disabled_plugins = ['io.containerd.nri.v1.nri', 'io.containerd.snapshotter.v1.bl
     // The shim and runc are found on PATH; the node's own first.
     const command = ["env", `PATH=${bin}:${process.env.PATH}`, engine("containerd"), "--config", path.join(this.options.dir, "containerd", "config.toml")];
     this.containerd = this.namespace.spawn(`${this.nodeName} containerd`, command, path.join(this.options.dir, "containerd.log"));
-  }
-
-  private writeKubeletConfig(): void {
-    const { dir } = this.options;
-    writeFileSync(path.join(dir, "kubelet", "kubeconfig"), this.options.kubeconfig(`https://${IN_NAMESPACE_API.ip}:${IN_NAMESPACE_API.port}`));
-    writeFileSync(path.join(dir, "kubelet", "resolv.conf"), "nameserver 127.0.0.1\n");
-    writeFileSync(path.join(dir, "kubelet", "config.yaml"), JSON.stringify({
-      apiVersion: "kubelet.config.k8s.io/v1beta1",
-      kind: "KubeletConfiguration",
-      // cgroup v1 host (REAL-NODES.md, workaround 1); pods in a cgroup tree of the node's own.
-      failCgroupV1: false,
-      cgroupDriver: "cgroupfs",
-      cgroupRoot: this.cgroupRoot,
-      containerRuntimeEndpoint: `unix://${this.socket}`,
-      address: this.namespace.nodeIp,
-      port: KUBELET_PORT,
-      readOnlyPort: 0,
-      authentication: { anonymous: { enabled: false }, webhook: { enabled: false } },
-      authorization: { mode: "AlwaysAllow" },
-      podLogsDir: path.join(dir, "pod-logs"),
-      resolvConf: path.join(dir, "kubelet", "resolv.conf"),
-      // The kernel settings are the namespace's bind mounts (support/nodeNamespace.ts): checked, never written.
-      protectKernelDefaults: true,
-      failSwapOn: false,
-      // A pod's processes and threads are bounded, as platforms bound them (OpenShift's default is
-      // 4096); a holder pod uses about 20 (the wrapper, `consul lock`'s and Mogi's threads), and the
-      // faults suite uses this limit up on purpose (faults.test.ts).
-      podPidsLimit: POD_PIDS_LIMIT,
-      // Images cannot be pulled back here: never collect them. Evict only for the pods' own
-      // limits (emptyDir sizeLimit, ephemeral storage), not for the shared host disk.
-      imageGCHighThresholdPercent: 100,
-      imageGCLowThresholdPercent: 99,
-      evictionHard: { "memory.available": "1Mi", "nodefs.available": "1%", "imagefs.available": "1%", "nodefs.inodesFree": "1%" },
-      // How often volume usage is measured (default 1 min): an emptyDir past its sizeLimit is
-      // evicted within seconds instead of a minute (the eviction manager looks every 10 s).
-      volumeStatsAggPeriod: "5s",
-    }));
   }
 
   private startKubelet(): void {

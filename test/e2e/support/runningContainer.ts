@@ -4,7 +4,7 @@
  * capabilities, no-new-privileges, a seccomp filter, a read-only root with writable emptyDirs, the
  * wrapper's mode from the ConfigMap, and the `consul` binary the init container copied.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { engine } from "../../engines/paths";
@@ -60,12 +60,12 @@ export function podsWithProcesses(pods: string[]): Set<string> {
   return found;
 }
 
-/** The host PID of `pod`'s process whose command line contains `command` (e.g. the test Mogi). */
+/** The host PID of `pod`'s process running `command` (its argv[0], e.g. the test Mogi; not the wrapper, whose arguments name it). */
 export function podProcess(pod: string, command: string): number | undefined {
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (!readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(command)) continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0")[0] !== command) continue;
       if (readFileSync(`/proc/${entry}/environ`, "utf8").split("\0").includes(`POD_NAME=${pod}`)) return Number(entry);
     } catch {
       // gone meanwhile
@@ -120,10 +120,4 @@ export function fileInside(container: RunningContainer, file: string): { mode: n
 /** The engine's `consul`, which the Consul image carries and the init container copies. */
 export function consulSha256(): string {
   return createHash("sha256").update(readFileSync(engine("consul"))).digest("hex");
-}
-
-/** Free bytes of the file system under `path` (for the eviction test's note). */
-export function freeBytes(path: string): number {
-  const [, , , available] = execFileSync("df", ["-B1", "--output=source,size,used,avail", path], { encoding: "utf8" }).trim().split("\n")[1].split(/\s+/);
-  return Number(available);
 }
