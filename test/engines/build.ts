@@ -72,6 +72,8 @@ function readManifest(dir: string): EngineManifest {
     if (typeof manifest[key] !== "string" || manifest[key] === "") throw new Error(`${dir}/engine.json: "${key}" must be a non-empty string`);
   }
   if (!Array.isArray(manifest.licence)) throw new Error(`${dir}/engine.json: "licence" must list the modules to check`);
+  // Pinned: without a go.sum beside go.mod a fresh machine could resolve other versions (empty when the module needs none).
+  if (!existsSync(path.join(dir, "go.sum"))) throw new Error(`${dir}: no go.sum beside go.mod; run \`go mod tidy\` there and commit it`);
   // Only a program of ours that needs no module but the standard library checks none.
   if (manifest.licence.length === 0 && /^require\b/m.test(readFileSync(path.join(dir, "go.mod"), "utf8"))) throw new Error(`${dir}/engine.json: "licence" must list at least one module to check`);
   return manifest;
