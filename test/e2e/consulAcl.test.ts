@@ -16,31 +16,23 @@
  */
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { lockKey } from "../../components/lockWrapper";
 import { engine } from "../engines/paths";
 import { ConsulServer } from "./support/consulServer";
 import { LockPods, TestPod } from "./support/lockPods";
-import { TEST_IMAGE, testImages } from "./support/localPod";
-import { MogiWatch } from "./support/mogiWatch";
-import { MogiIntervals } from "./support/mogiIntervals";
+import { testImages } from "./support/localPod";
+import { lockStackConfig, lockSuite } from "./support/lockSuite";
 import { freePort, removeWorkDir, sleep, stopAll, waitFor } from "./support/processes";
-import { renderForTest, TestRender, testConfig } from "./support/renderedStack";
+import { renderForTest, TestRender } from "./support/renderedStack";
 
 const execFileAsync = promisify(execFile);
-const TEST_MOGI = path.join(__dirname, "fixtures", "test-mogi.js");
 /** How long a wrapper with a reduced token is watched: its checks and rounds retry every 3 s. */
 const REFUSED_FOR_MS = 15_000;
 
-const dir = mkdtempSync(path.join(tmpdir(), "mogi-e2e-acl-"));
-const run = `r${Date.now().toString(36)}`;
-const lockPrefix = `e2e/${run}/lock`;
-const configPrefix = `e2e/${run}/config`;
-const watch = new MogiWatch(path.join(dir, "mogi-events.jsonl"));
-const intervals = new MogiIntervals();
+const suite = lockSuite("acl");
+const { dir, run, lockPrefix, configPrefix, watch, intervals } = suite;
 let servers: ConsulServer[];
 /** The chart-named server the pods talk to, and the node of another name. */
 let ours: ConsulServer;
@@ -96,13 +88,8 @@ beforeAll(async () => {
   }));
   await Promise.all(servers.map((s) => s.start()));
   [ours, theirs] = servers;
-  render = await renderForTest(testConfig({
-    "mogi:image": TEST_IMAGE,
-    "mogi:command": JSON.stringify([process.execPath, TEST_MOGI]),
-    "mogi:kubernetes": "{}",
-    // No sessionNodePrefix: the default, the chart's server names.
-    "mogi:consul": JSON.stringify({ address: ours.address, scheme: "http", datacenter: "dc1", inClusterHost: ours.address, lockPrefix, configPrefix, kv: { "log-level": "debug" } }),
-  }));
+  // No sessionNodePrefix: the default, the chart's server names.
+  render = await renderForTest(lockStackConfig(suite, ours.address));
   token = await localToken(`mogi-e2e-${run}`, render.aclRules);
   for (const [key, value] of Object.entries(render.kv)) await ours.call("PUT", `/v1/kv/${key}`, { body: value });
   pods = new LockPods({ dir, watch, intervals, images: testImages(dir), scheme: "http", holderPod: async () => (await ours.lockHolder(lockKey(lockPrefix)))?.name });

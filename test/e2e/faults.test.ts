@@ -18,7 +18,7 @@ import { formatScenarios, mergeResults } from "./support/results";
 import { StatusCli } from "./support/statusCli";
 import { NODE_TEST_MOGI } from "./support/nodeImages";
 import { POD_PIDS_LIMIT } from "./support/nodeConfig";
-import { containerInit, podPidsMax, podProcess } from "./support/runningContainer";
+import { podInit, podPidsMax, podProcess } from "./support/runningContainer";
 
 const RUNS = 3;
 const env = new DeployEnvironment();
@@ -123,7 +123,7 @@ describe("faults a real cluster produces, never two Mogis (parent-observed), sta
     const outcomes: string[] = [];
     for (let i = 0; i < RUNS; i++) {
       const holder = await healthyHolder();
-      const wrapper = containerInit(holder) as number;
+      const wrapper = podInit(holder) as number;
       expect(podPidsMax(wrapper)).toBe(String(POD_PIDS_LIMIT));
       const mogi = podProcess(holder, NODE_TEST_MOGI) as number;
       expect(mogi).toBeDefined();

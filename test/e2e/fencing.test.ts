@@ -7,30 +7,24 @@
  * host's /proc for Mogi's child), and a Mogi must run again once the rules allow. 3 runs each,
  * into test/e2e/results/fencing.json.
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { fenceKey, lockKey } from "../../components/lockWrapper";
 import { FENCE_SECONDS, LOCK_DELAY_SECONDS } from "../../components/lockTiming";
 import { containerInit, pidNamespace, processAlive, processesIn } from "../support/container";
 import { ConsulServer } from "./support/consulServer";
 import { inContainer, mogiChildrenIn, starvedInGrace } from "./support/faultMenu";
-import { TEST_IMAGE, testImages } from "./support/localPod";
+import { testImages } from "./support/localPod";
+import { lockStackConfig, lockSuite } from "./support/lockSuite";
 import { LockPods, TestPod } from "./support/lockPods";
-import { MogiIntervals, ScenarioResult } from "./support/mogiIntervals";
-import { MogiWatch } from "./support/mogiWatch";
+import type { ScenarioResult } from "./support/mogiIntervals";
 import { removeWorkDir, sleep, stopAll, waitFor } from "./support/processes";
-import { renderForTest, TestRender, testConfig } from "./support/renderedStack";
+import { renderForTest, TestRender } from "./support/renderedStack";
 import { formatScenarios, writeResults } from "./support/results";
 
-const TEST_MOGI = path.join(__dirname, "fixtures", "test-mogi.js");
 const RUNS = 3;
-const dir = mkdtempSync(path.join(tmpdir(), "mogi-e2e-fencing-"));
-const run = `r${Date.now().toString(36)}`;
-const lockPrefix = `e2e/${run}/lock`;
-const watch = new MogiWatch(path.join(dir, "mogi-events.jsonl"));
+const suite = lockSuite("fencing");
+const { dir, run, lockPrefix, watch, intervals } = suite;
 const consul = new ConsulServer(path.join(dir, "consul"));
-const intervals = new MogiIntervals();
 const results: Record<string, ScenarioResult> = {};
 let render: TestRender;
 let token: string;
@@ -38,12 +32,7 @@ let pods: LockPods;
 
 beforeAll(async () => {
   await consul.start();
-  render = await renderForTest(testConfig({
-    "mogi:image": TEST_IMAGE,
-    "mogi:command": JSON.stringify([process.execPath, TEST_MOGI]),
-    "mogi:kubernetes": "{}",
-    "mogi:consul": JSON.stringify({ address: consul.address, scheme: "http", datacenter: "dc1", inClusterHost: consul.address, lockPrefix, configPrefix: `e2e/${run}/config`, kv: { "log-level": "debug" } }),
-  }));
+  render = await renderForTest(lockStackConfig(suite, consul.address));
   token = await consul.tokenFor(`mogi-e2e-fencing-${run}`, render.aclRules);
   pods = new LockPods({ dir, watch, intervals, images: testImages(dir), scheme: "http", holderPod: async () => (await consul.lockHolder(fenceKey(lockPrefix)))?.name });
 }, 120_000);

@@ -14,35 +14,28 @@
  */
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { fenceKey, lockKey } from "../../components/lockWrapper";
 import { engine } from "../engines/paths";
 import { ConsulServer } from "./support/consulServer";
 import { gracefulHandovers, hardLossTakeovers, HANDOVER_NOTES, LockPods } from "./support/lockPods";
-import { TEST_IMAGE, testImages } from "./support/localPod";
-import { fencingTokens, MogiWatch } from "./support/mogiWatch";
-import { MogiIntervals, ScenarioResult } from "./support/mogiIntervals";
+import { testImages } from "./support/localPod";
+import { lockStackConfig, lockSuite } from "./support/lockSuite";
+import { fencingTokens } from "./support/mogiWatch";
+import type { ScenarioResult } from "./support/mogiIntervals";
 import { freePort, removeWorkDir, sleep, stopAll, waitFor } from "./support/processes";
-import { renderForTest, TestRender, testConfig } from "./support/renderedStack";
+import { renderForTest, TestRender } from "./support/renderedStack";
 import { writeResults } from "./support/results";
 
 const execFileAsync = promisify(execFile);
-const TEST_MOGI = path.join(__dirname, "fixtures", "test-mogi.js");
 const RUNS = 3;
 
-const dir = mkdtempSync(path.join(tmpdir(), "mogi-e2e-lock-"));
-const run = `r${Date.now().toString(36)}`;
-const lockPrefix = `e2e/${run}/lock`;
-const configPrefix = `e2e/${run}/config`;
-const events = path.join(dir, "mogi-events.jsonl");
-const watch = new MogiWatch(events);
-// Named as the consul-k8s chart names its servers, which the default mogi:consul.sessionNodePrefix
-// covers: the stack's token may create sessions only on such nodes (consulAcl.test.ts proves it).
-const consul = new ConsulServer(path.join(dir, "consul"), { nodeName: "consul-server-0" });
-const intervals = new MogiIntervals();
+const suite = lockSuite("lock");
+const { dir, run, lockPrefix, watch, intervals } = suite;
+// Its node is consul-server-0, as the consul-k8s chart names servers, which the default
+// mogi:consul.sessionNodePrefix covers (consulAcl.test.ts proves the token needs it).
+const consul = new ConsulServer(path.join(dir, "consul"));
 const results: Record<string, ScenarioResult> = {};
 let render: TestRender;
 let token: string;
@@ -50,12 +43,7 @@ let consulVersion = "";
 
 /** The stack's configuration for a Consul at `address` (the pod reaches it there too). */
 function stackConfig(address: string): Record<string, string> {
-  return testConfig({
-    "mogi:image": TEST_IMAGE,
-    "mogi:command": JSON.stringify([process.execPath, TEST_MOGI]),
-    "mogi:kubernetes": "{}",
-    "mogi:consul": JSON.stringify({ address, scheme: "http", datacenter: "dc1", inClusterHost: address, lockPrefix, configPrefix, kv: { "log-level": "debug", "feature/dry-run": "true" } }),
-  });
+  return lockStackConfig(suite, address, { consul: { kv: { "log-level": "debug", "feature/dry-run": "true" } } });
 }
 
 const holderPod = async () => (await consul.lockHolder(lockKey(lockPrefix)))?.name;
@@ -243,7 +231,7 @@ describe("Consul unavailable when the pod starts", () => {
     const since = Date.now();
     const delays: number[] = [];
     for (let i = 0; i < RUNS; i++) {
-      const late = new ConsulServer(path.join(dir, `late-consul-${i}`), { httpPort: await freePort(), nodeName: "consul-server-0" });
+      const late = new ConsulServer(path.join(dir, `late-consul-${i}`), { httpPort: await freePort() });
       const rendered = await renderForTest(stackConfig(late.address));
       const secretId = randomUUID();
       const pod = await startPod(rendered, secretId, late.httpPort);

@@ -11,33 +11,28 @@
  * starts Mogi. Measures into test/e2e/results/lock-tls.json.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { lockKey } from "../../components/lockWrapper";
 import { engine } from "../engines/paths";
 import { ConsulServer } from "./support/consulServer";
-import { TEST_IMAGE, testImages } from "./support/localPod";
+import { testImages } from "./support/localPod";
+import { lockStackConfig, lockSuite } from "./support/lockSuite";
 import { gracefulHandovers, hardLossTakeovers, HANDOVER_NOTES, LockPods } from "./support/lockPods";
-import { MogiIntervals, ScenarioResult } from "./support/mogiIntervals";
-import { fencingTokens, MogiWatch } from "./support/mogiWatch";
+import type { ScenarioResult } from "./support/mogiIntervals";
+import { fencingTokens } from "./support/mogiWatch";
 import { consulTls, makeCa } from "../support/pki";
 import { removeWorkDir, stopAll, waitFor } from "./support/processes";
-import { renderForTest, TestRender, testConfig } from "./support/renderedStack";
+import { renderForTest, TestRender } from "./support/renderedStack";
 import { formatScenarios, writeResults } from "./support/results";
 
 const execFileAsync = promisify(execFile);
-const TEST_MOGI = path.join(__dirname, "fixtures", "test-mogi.js");
 const RUNS = 3;
 const DATACENTER = "dc1";
 
-const dir = mkdtempSync(path.join(tmpdir(), "mogi-e2e-lock-tls-"));
-const run = `r${Date.now().toString(36)}`;
-const lockPrefix = `e2e/${run}/lock`;
-const configPrefix = `e2e/${run}/config`;
-const watch = new MogiWatch(path.join(dir, "mogi-events.jsonl"));
-const intervals = new MogiIntervals();
+const suite = lockSuite("lock-tls");
+const { dir, run, lockPrefix, watch, intervals } = suite;
 const tls = consulTls(path.join(dir, "pki"), DATACENTER);
 const consul = new ConsulServer(path.join(dir, "consul"), { tls, datacenter: DATACENTER });
 const results: Record<string, ScenarioResult> = {};
@@ -49,12 +44,7 @@ let consulVersion = "";
 
 /** The stack over HTTPS at `address` (the pods reach it there too), trusting `caFile`. */
 function stackConfig(address: string, caFile: string): Record<string, string> {
-  return testConfig({
-    "mogi:image": TEST_IMAGE,
-    "mogi:command": JSON.stringify([process.execPath, TEST_MOGI]),
-    "mogi:kubernetes": "{}",
-    "mogi:consul": JSON.stringify({ address, scheme: "https", datacenter: DATACENTER, inClusterHost: address, caPem: readFileSync(caFile, "utf8"), lockPrefix, configPrefix, kv: { "log-level": "debug" } }),
-  });
+  return lockStackConfig(suite, address, { consul: { scheme: "https", datacenter: DATACENTER, caPem: readFileSync(caFile, "utf8") } });
 }
 
 function record(scenario: string, runs: number[], note: string, since: number): void {

@@ -12,23 +12,21 @@
  * kind: count, time to the next Mogi and margin (next start − previous end), into
  * test/e2e/results/randomFaults.json with the seed and the load average.
  */
-import { mkdtempSync } from "node:fs";
-import { loadavg, tmpdir } from "node:os";
+import { loadavg } from "node:os";
 import * as path from "node:path";
 import { fenceKey } from "../../components/lockWrapper";
 import { containerInit, pidNamespace, processAlive } from "../support/container";
 import { minMedianMax } from "../support/failover";
 import { ConsulServer } from "./support/consulServer";
 import { drawDeck, Fault, faultMenu, StandInReplicaSet, mogiChildrenIn, runSeed, seededRandom } from "./support/faultMenu";
-import { TEST_IMAGE, testImages } from "./support/localPod";
+import { testImages } from "./support/localPod";
+import { lockStackConfig, lockSuite } from "./support/lockSuite";
 import { LockPods } from "./support/lockPods";
-import { MogiIntervals, ScenarioResult } from "./support/mogiIntervals";
-import { MogiWatch } from "./support/mogiWatch";
+import type { ScenarioResult } from "./support/mogiIntervals";
 import { removeWorkDir, sleep, stopAll, waitFor } from "./support/processes";
-import { renderForTest, TestRender, testConfig } from "./support/renderedStack";
+import { renderForTest, TestRender } from "./support/renderedStack";
 import { writeResults } from "./support/results";
 
-const TEST_MOGI = path.join(__dirname, "fixtures", "test-mogi.js");
 /** The test Mogi's stop time after SIGTERM, as real services take (the wrapper grants 4 s). */
 const MOGI_STOP_MS = 2000;
 const FAULTS = Number(process.env.MOGI_E2E_FAULTS ?? 40);
@@ -39,12 +37,9 @@ const BACKOFF_MS = 2000;
 const NEXT_MOGI_BOUND_MS = 120_000;
 const SEED = runSeed();
 
-const dir = mkdtempSync(path.join(tmpdir(), "mogi-e2e-random-"));
-const run = `r${Date.now().toString(36)}`;
-const lockPrefix = `e2e/${run}/lock`;
-const watch = new MogiWatch(path.join(dir, "mogi-events.jsonl"));
+const suite = lockSuite("random");
+const { dir, run, lockPrefix, watch, intervals } = suite;
 const consul = new ConsulServer(path.join(dir, "consul"));
-const intervals = new MogiIntervals();
 const random = seededRandom(SEED);
 let render: TestRender;
 let token: string;
@@ -71,12 +66,7 @@ let outcome: { status: "passed" | "failed" | "not run"; wallMs?: number; overall
 beforeAll(async () => {
   console.log(`randomized fault run: seed ${SEED} (replay with MOGI_E2E_SEED=${SEED}), ${FAULTS} faults, load average ${load.atStart.map((l) => l.toFixed(2)).join(" ")}`);
   await consul.start();
-  render = await renderForTest(testConfig({
-    "mogi:image": TEST_IMAGE,
-    "mogi:command": JSON.stringify([process.execPath, TEST_MOGI, `--stop-after-ms=${MOGI_STOP_MS}`]),
-    "mogi:kubernetes": "{}",
-    "mogi:consul": JSON.stringify({ address: consul.address, scheme: "http", datacenter: "dc1", inClusterHost: consul.address, lockPrefix, configPrefix: `e2e/${run}/config`, kv: { "log-level": "debug" } }),
-  }));
+  render = await renderForTest(lockStackConfig(suite, consul.address, { mogiArgs: [`--stop-after-ms=${MOGI_STOP_MS}`] }));
   token = await consul.tokenFor(`mogi-e2e-random-${run}`, render.aclRules);
   pods = new LockPods({ dir, watch, intervals, images: testImages(dir), scheme: "http", holderPod: async () => (await consul.lockHolder(fenceKey(lockPrefix)))?.name });
   replicaSet = new StandInReplicaSet(pods, () => pods.start(render, token, consul.httpPort), intervals, PODS, BACKOFF_MS);

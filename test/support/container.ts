@@ -26,12 +26,8 @@ export function containerInit(unsharePid: number): number | undefined {
 
 /** Whether a host PID is a live process (a zombie counts as gone). */
 export function processAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return !/^\S+ \(.*\) [ZX]/s.test(stat);
-  } catch {
-    return false;
-  }
+  const stat = procFile(pid, "stat");
+  return stat !== undefined && !/^\S+ \(.*\) [ZX]/s.test(stat);
 }
 
 /** The PID namespace of a host PID (its /proc/<pid>/ns/pid link), while the process lives. */
@@ -43,19 +39,42 @@ export function pidNamespace(pid: number): string | undefined {
   }
 }
 
+/** The host's PIDs now. */
+export function hostPids(): number[] {
+  return readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).map(Number);
+}
+
+/** A /proc file of a host PID; undefined once the process is gone (or the file unreadable). */
+export function procFile(pid: number, file: string): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+/** A host process's argv; undefined once it is gone. */
+export const argvOf = (pid: number): string[] | undefined => procFile(pid, "cmdline")?.split("\0").filter((arg, i, all) => arg !== "" || i < all.length - 1);
+
+/** The PID a host process has in its own PID namespace (the last field of NSpid). */
+export function innermostPid(pid: number): number | undefined {
+  const nsPid = /^NSpid:.*\s(\d+)\s*$/m.exec(procFile(pid, "status") ?? "")?.[1];
+  return nsPid === undefined ? undefined : Number(nsPid);
+}
+
+/** The pod a host process belongs to: its POD_NAME (the main container's, inherited by every process it starts). */
+export function podOf(pid: number): string | undefined {
+  return procFile(pid, "environ")?.split("\0").find((v) => v.startsWith("POD_NAME="))?.slice("POD_NAME=".length);
+}
+
 /** Live processes of a PID namespace, as the host sees them: host PID, PID inside, command line. */
 export function processesIn(namespace: string): { hostPid: number; nsPid: number; cmd: string }[] {
   const found: { hostPid: number; nsPid: number; cmd: string }[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    const hostPid = Number(entry);
+  for (const hostPid of hostPids()) {
     if (pidNamespace(hostPid) !== namespace || !processAlive(hostPid)) continue;
-    try {
-      const nsPid = Number(/^NSpid:.*\s(\d+)\s*$/m.exec(readFileSync(`/proc/${entry}/status`, "utf8"))?.[1]);
-      found.push({ hostPid, nsPid, cmd: readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").join(" ").trim() });
-    } catch {
-      // gone meanwhile
-    }
+    const nsPid = innermostPid(hostPid);
+    const argv = argvOf(hostPid);
+    if (nsPid !== undefined && argv) found.push({ hostPid, nsPid, cmd: argv.join(" ").trim() });
   }
   return found;
 }

@@ -3,8 +3,8 @@
  * right now (their start/stop records and the kernel's process table), for tests that wait on a
  * state. Overlap is not judged from these but from what Mogi's parent observed (mogiIntervals.ts).
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { processAlive } from "../../support/container";
+import { existsSync, readFileSync } from "node:fs";
+import { argvOf, hostPids, innermostPid, podOf, processAlive } from "../../support/container";
 import type { MogiSampler } from "../../support/failover";
 import { sleep } from "./processes";
 
@@ -27,17 +27,8 @@ const POLL_MS = 50;
  * with the pod's POD_NAME. Undefined once it is gone.
  */
 function hostPidOf(event: MogiEvent): number | undefined {
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (!readFileSync(`/proc/${entry}/cmdline`, "utf8").includes("test-mogi")) continue; // test-mogi.js, or the real nodes' binary
-      if (Number(/^NSpid:.*\s(\d+)\s*$/m.exec(readFileSync(`/proc/${entry}/status`, "utf8"))?.[1]) !== event.pid) continue;
-      if (readFileSync(`/proc/${entry}/environ`, "utf8").split("\0").includes(`POD_NAME=${event.pod}`)) return Number(entry);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return undefined;
+  // test-mogi.js, or the real nodes' binary
+  return hostPids().find((pid) => (argvOf(pid)?.join(" ") ?? "").includes("test-mogi") && innermostPid(pid) === event.pid && podOf(pid) === event.pod);
 }
 
 export class MogiWatch implements MogiSampler {

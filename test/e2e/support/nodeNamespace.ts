@@ -106,7 +106,8 @@ export class NodeNamespace {
   async relay(relays: Relay[]): Promise<void> {
     for (const { ip, port, socket } of relays) {
       this.relays.push(this.spawn(`${this.name} relay ${ip}:${port}`, ["socat", `TCP-LISTEN:${port},bind=${ip},fork,reuseaddr`, `UNIX-CONNECT:${socket}`], path.join(this.dir, `relay-${ip}-${port}.log`)));
-      await waitFor(`${this.name}'s relay on ${ip}:${port}`, () => this.run(["sh", "-c", "cat /proc/net/tcp"]).includes(`:${port.toString(16).toUpperCase().padStart(4, "0")} 00000000:0000 0A`), 5_000, 50);
+      // The holder's /proc/<pid>/net/tcp lists the namespace's sockets: LISTEN (0A) on the port.
+      await waitFor(`${this.name}'s relay on ${ip}:${port}`, () => readFileSync(`/proc/${this.pid}/net/tcp`, "utf8").includes(`:${port.toString(16).toUpperCase().padStart(4, "0")} 00000000:0000 0A`), 5_000, 50);
     }
   }
 

@@ -42,7 +42,7 @@ export class PodLogs {
     return [...new Set([...this.files.values()].map((f) => f.pod))];
   }
 
-  /** The last lines of the pod's main container output (its latest container). */
+  /** The last lines of the pod's main container output (every container of it, in the order read). */
   tail(pod: string, lines = 40): string {
     this.poll();
     const all = [...this.files.values()].filter((f) => f.pod === pod).flatMap((f) => f.lines);

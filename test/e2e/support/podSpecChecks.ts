@@ -6,7 +6,7 @@ import { TMP_SIZE_LIMIT_MI } from "../../../components/podStorage";
 import type { DeployEnvironment } from "./deployEnvironment";
 import { NODE_TEST_USER } from "./nodeImages";
 import { waitFor } from "./processes";
-import { consulSha256, containerInit, execAs, fileInside, inspect, RunningContainer } from "./runningContainer";
+import { consulSha256, execAs, fileInside, inspect, podInit, RunningContainer } from "./runningContainer";
 
 /** No capability at all (drop: [ALL], and no-new-privileges keeps it so). */
 const NO_CAPABILITIES = "0000000000000000";
@@ -15,7 +15,7 @@ const NO_CAPABILITIES = "0000000000000000";
 export async function holderContainer(env: DeployEnvironment): Promise<{ pod: string; container: RunningContainer }> {
   return waitFor("the holder's running container", async () => {
     const pod = await env.target.holderPod();
-    const pid = pod ? containerInit(pod) : undefined;
+    const pid = pod ? podInit(pod) : undefined;
     return pod && pid ? { pod, container: inspect(pid) } : undefined;
   }, 120_000, 500);
 }

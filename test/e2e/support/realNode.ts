@@ -23,6 +23,7 @@ import type { BuiltImage } from "./ociImage";
 import { PodLogs } from "./podLogs";
 import { Proc, waitFor } from "./processes";
 import { podsWithProcesses } from "./runningContainer";
+import { argvOf, hostPids } from "../../support/container";
 
 export interface RealNodeOptions {
   name: string;
@@ -53,7 +54,6 @@ export class RealNode {
   private reaper?: NodeJS.Timeout;
   /** When the API server last saw the node's Lease renewed, as read when it stopped reporting (ms epoch). */
   lastHeartbeatAt = 0;
-  readonly errors: string[] = [];
 
   constructor(readonly options: RealNodeOptions) {
     this.namespace = new NodeNamespace(options.name, options.index, options.dir);
@@ -91,8 +91,7 @@ export class RealNode {
     await this.namespace.start(this.options.relays.map((r) => r.ip));
     await this.namespace.relay([{ ...IN_NAMESPACE_API, socket: this.options.apiSocket }, ...this.options.relays]);
     writeContainerdConfig(this.files);
-    this.startContainerd();
-    await waitFor(`${this.nodeName}'s containerd`, () => this.ctr(["version"]).includes("Server"), 30_000, 200);
+    await this.startContainerd();
     for (const image of this.options.images) this.ctr(["-n", "k8s.io", "images", "import", "--local", image.tarball]);
     writeKubeletConfig(this.files);
     this.makeCgroupRoot();
@@ -117,11 +116,13 @@ export class RealNode {
     return execFileSync(engine("ctr"), ["--address", this.socket, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   }
 
-  private startContainerd(): void {
+  /** Starts containerd; resolves once it answers. */
+  private async startContainerd(): Promise<void> {
     const bin = enginesBinDir();
     // The shim and runc are found on PATH; the node's own first.
     const command = ["env", `PATH=${bin}:${process.env.PATH}`, engine("containerd"), "--config", path.join(this.options.dir, "containerd", "config.toml")];
     this.containerd = this.namespace.spawn(`${this.nodeName} containerd`, command, path.join(this.options.dir, "containerd.log"));
+    await waitFor(`${this.nodeName}'s containerd`, () => this.ctr(["version"]).includes("Server"), 30_000, 200);
   }
 
   private startKubelet(): void {
@@ -140,7 +141,8 @@ export class RealNode {
   private closeEndedContainers(): void {
     const intervals = this.options.intervals;
     if (!intervals) return;
-    const open = intervals.running().filter((pod) => this.podNames().includes(pod));
+    const here = new Set(this.podNames());
+    const open = intervals.running().filter((pod) => here.has(pod));
     const alive = podsWithProcesses(open);
     const t = Date.now();
     for (const pod of open) if (!alive.has(pod)) intervals.killed(pod, t);
@@ -186,26 +188,17 @@ export class RealNode {
 
   /** What stopped comes back (containerd, then the kubelet), as after a reboot or a restart. */
   async resumeReporting(): Promise<void> {
-    if (!this.containerd?.alive) {
-      this.startContainerd();
-      await waitFor(`${this.nodeName}'s containerd`, () => this.ctr(["version"]).includes("Server"), 30_000, 200);
-    }
+    if (!this.containerd?.alive) await this.startContainerd();
     if (!this.kubelet?.alive) this.startKubelet();
   }
 
   /** The shims of this node's containerd (they outlive it, as shims do). */
   private shimPids(): number[] {
-    const pids: number[] = [];
-    for (const entry of readdirSync("/proc")) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
-        if (cmdline.includes("containerd-shim-runc-v2") && cmdline.includes(this.socket)) pids.push(Number(entry));
-      } catch {
-        // gone meanwhile
-      }
-    }
-    return pids;
+    return hostPids().filter((pid) => {
+      const argv = argvOf(pid) ?? [];
+      const cmdline = argv.join(" ");
+      return cmdline.includes("containerd-shim-runc-v2") && cmdline.includes(this.socket);
+    });
   }
 
   /** Every process in the node's pod cgroups (the pids hierarchy holds them all). */

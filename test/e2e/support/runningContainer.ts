@@ -6,7 +6,8 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
+import { argvOf, hostPids, innermostPid, podOf } from "../../support/container";
 import { engine } from "../../engines/paths";
 
 export interface RunningContainer {
@@ -25,53 +26,21 @@ export interface RunningContainer {
   mounts: Record<string, string>;
 }
 
-/** The host PID of `pod`'s main container's PID 1: innermost NSpid 1, with the pod's POD_NAME. */
-export function containerInit(pod: string): number | undefined {
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const status = readFileSync(`/proc/${entry}/status`, "utf8");
-      if (!/^NSpid:.*\s1\s*$/m.test(status) || /^NSpid:\s*1\s*$/m.test(status)) continue;
-      if (!readFileSync(`/proc/${entry}/cmdline`, "utf8").includes("consul-lock-wrapper")) continue;
-      if (readFileSync(`/proc/${entry}/environ`, "utf8").split("\0").includes(`POD_NAME=${pod}`)) return Number(entry);
-    } catch {
-      // gone meanwhile, or not ours to read
-    }
-  }
-  return undefined;
+/** The host PID of `pod`'s main container's PID 1: PID 1 of a nested PID namespace, the wrapper, of the pod. */
+export function podInit(pod: string): number | undefined {
+  return hostPids().find((pid) => innermostPid(pid) === 1 && pid !== 1 && (argvOf(pid)?.join(" ") ?? "").includes("consul-lock-wrapper") && podOf(pid) === pod);
 }
 
-/**
- * Pods (of `pods`) that have a process on this host now: any process carrying their POD_NAME
- * (the main container's environment, which every process it starts inherits).
- */
+/** Pods (of `pods`) that have a process on this host now. */
 export function podsWithProcesses(pods: string[]): Set<string> {
-  const wanted = new Set(pods.map((pod) => `POD_NAME=${pod}`));
-  const found = new Set<string>();
-  if (wanted.size === 0) return found;
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      for (const variable of readFileSync(`/proc/${entry}/environ`, "utf8").split("\0")) if (wanted.has(variable)) found.add(variable.slice("POD_NAME=".length));
-    } catch {
-      // gone meanwhile, or a kernel thread
-    }
-  }
-  return found;
+  if (pods.length === 0) return new Set();
+  const present = new Set(hostPids().map(podOf));
+  return new Set(pods.filter((pod) => present.has(pod)));
 }
 
 /** The host PID of `pod`'s process running `command` (its argv[0], e.g. the test Mogi; not the wrapper, whose arguments name it). */
 export function podProcess(pod: string, command: string): number | undefined {
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0")[0] !== command) continue;
-      if (readFileSync(`/proc/${entry}/environ`, "utf8").split("\0").includes(`POD_NAME=${pod}`)) return Number(entry);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return undefined;
+  return hostPids().find((pid) => argvOf(pid)?.[0] === command && podOf(pid) === pod);
 }
 
 /** The pids limit of the pod's cgroup (the kubelet's podPidsLimit), read from the pids hierarchy. */
