@@ -87,3 +87,22 @@ export function lockAclRules(args: LockAclArgs): AclRules {
 export function aclRulesJson(rules: AclRules): string {
   return JSON.stringify(rules);
 }
+
+/** Consul's rule for auth method names (hashicorp/consul v1.14.11, acl/validation.go `validAuthMethodName`). */
+const AUTH_METHOD_NAME = /^[A-Za-z0-9\-_]{1,128}$/;
+
+/** Why `name` cannot be a Consul auth method's name, or undefined. */
+export function authMethodNameProblem(name: string): string | undefined {
+  if (AUTH_METHOD_NAME.test(name)) return undefined;
+  return "must be the name of a Consul auth method of type kubernetes: 1-128 letters, digits, '-' and '_' (consul-k8s names its own `<release>-consul-k8s-auth-method`; a dedicated one for Mogi is narrower, components/README.md)";
+}
+
+/**
+ * The binding rule's selector: the pod's own ServiceAccount and nothing else. The kubernetes auth
+ * method fills `serviceaccount.namespace` and `.name` from the TokenReview of the JWT the pod
+ * presents (agent/consul/authmethod/kubeauth/k8s.go `ValidateLogin`), so another ServiceAccount's
+ * token matches no rule of this stack and its login gets none of this stack's rights.
+ */
+export function loginSelector(namespace: string, serviceAccount: string): string {
+  return `serviceaccount.namespace==${JSON.stringify(namespace)} and serviceaccount.name==${JSON.stringify(serviceAccount)}`;
+}

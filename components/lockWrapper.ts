@@ -28,6 +28,8 @@ export const LockWrapperEnv = {
   deadlineSeconds: "CONSUL_LOCK_DEADLINE_SECONDS",
   mogiGraceSeconds: "MOGI_GRACE_SECONDS",
   fenceSeconds: "CONSUL_LOCK_FENCE_SECONDS",
+  loginMethod: "CONSUL_LOGIN_METHOD",
+  loginBearerTokenFile: "CONSUL_LOGIN_BEARER_TOKEN_FILE",
 } as const;
 
 /** What the wrapper gives Mogi: its fencing token, and the file that holds it too. */

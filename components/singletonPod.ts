@@ -25,12 +25,25 @@ const MOUNT = {
   wrapper: "/opt/consul-lock",
   consulBin: "/opt/consul-bin",
   token: "/var/run/secrets/consul",
+  // Where Kubernetes mounts a service-account token, and the one path consul-k8s' webhook looks
+  // for one (control-plane/connect-inject/webhook/mesh_webhook.go `findServiceAccountVolumeMount`).
+  serviceAccountToken: "/var/run/secrets/kubernetes.io/serviceaccount",
   ca: "/etc/consul-ca",
   lockState: "/run/consul-lock",
   tmp: "/tmp",
 } as const;
 /** Taints the node-lifecycle controller puts on a node that stopped reporting (taint-based eviction). */
 const NODE_LOSS_TAINTS = ["node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready"];
+/**
+ * Lifetime the pod asks for its projected service-account token: the shortest the API server
+ * issues (TokenRequest's minimum, 10 min). The kubelet replaces the file at 80% of it, so the
+ * token read at a login or a sidecar's start is always valid, and a copy taken out of the pod
+ * is useless within 10 minutes. Not 3607: the API server may stretch that one to a year
+ * (`--service-account-extend-token-expiration`).
+ */
+export const SERVICE_ACCOUNT_TOKEN_SECONDS = 600;
+/** On the Deployment: why the pod mounts a service-account token (the policy pack's no-service-account-token). */
+export const SERVICE_ACCOUNT_TOKEN_ANNOTATION = "mogi/service-account-token";
 /** Key of the token in its Secret; of the CA in the ConfigMap the component declares for PEM text. */
 export const TOKEN_KEY = "token";
 export const CA_FILE = "ca.pem";
@@ -46,8 +59,8 @@ export interface PodObjects {
   serviceAccountName: Input<string>;
   /** ConfigMap holding the wrapper script. */
   wrapperConfigMap: Input<string>;
-  /** Secret holding the Consul token under TOKEN_KEY. */
-  tokenSecret: Input<string>;
+  /** Secret holding the Consul token under TOKEN_KEY; absent when the pod logs in instead. */
+  tokenSecret?: Input<string>;
   /** Where Consul's CA is, for https. */
   ca?: { kind: "ConfigMap" | "Secret"; name: Input<string>; key: string };
 }
@@ -86,27 +99,40 @@ function consulAnnotations(args: SingletonWorkloadArgs): Record<string, string> 
   return annotations;
 }
 
+/**
+ * Why the pod needs its service-account token, or undefined when it does not (then it has none).
+ * - consul-k8s' webhook, with its ACLs on, refuses to inject a pod none of whose containers mounts
+ *   one at MOUNT.serviceAccountToken: its init container and sidecar log in with it
+ *   (container_init.go:74-90, consul_dataplane_sidecar.go:37; the webhook's failurePolicy is Fail,
+ *   so the pod would not be created at all). The stack cannot see whether ACLs are on, and the
+ *   lock needs them, so connect injection always gets it.
+ * - The wrapper's `consul login` presents it.
+ */
+export function serviceAccountTokenReason(args: SingletonWorkloadArgs): string | undefined {
+  const reasons: string[] = [];
+  if (args.consul.login) reasons.push(`the lock wrapper logs in to Consul with it (auth method ${args.consul.login.authMethod})`);
+  if (args.connectInject ?? true) reasons.push("consul-k8s' connect injection logs in with it when Consul's ACLs are on");
+  return reasons.length > 0 ? `${reasons.join("; ")}; only the token, for ${SERVICE_ACCOUNT_TOKEN_SECONDS} s, and the ServiceAccount has no Kubernetes role` : undefined;
+}
+
 /** The Deployment's pod template, with the component's labels. */
 export function singletonPodTemplate(args: SingletonWorkloadArgs, labels: Record<string, string>, objects: PodObjects): k8s.types.input.core.v1.PodTemplateSpec {
   const consul = args.consul;
   const port = args.port ?? DEFAULT_PORT;
   const volumes: Volume[] = [
     { name: "lock-wrapper", configMap: { name: objects.wrapperConfigMap, defaultMode: EXECUTABLE_MODE } },
-    { name: "consul-token", secret: { secretName: objects.tokenSecret } },
     { name: "lock-state", emptyDir: { sizeLimit: EMPTY_DIR_SIZE_LIMITS.lockState } },
     // Scratch space that stays writable, and bounded, when the root filesystem is read-only.
     { name: "tmp", emptyDir: { sizeLimit: EMPTY_DIR_SIZE_LIMITS.tmp } },
   ];
   const mounts: VolumeMount[] = [
     { name: "lock-wrapper", mountPath: MOUNT.wrapper, readOnly: true },
-    { name: "consul-token", mountPath: MOUNT.token, readOnly: true },
     { name: "lock-state", mountPath: MOUNT.lockState },
     { name: "tmp", mountPath: MOUNT.tmp },
   ];
   const env: EnvVar[] = [
     { name: LockWrapperEnv.podName, valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
     { name: LockWrapperEnv.httpAddr, value: consul.httpAddr },
-    { name: LockWrapperEnv.tokenFile, value: `${MOUNT.token}/${TOKEN_KEY}` },
     { name: LockWrapperEnv.lockPrefix, value: consul.lockPrefix },
     { name: LockWrapperEnv.retrySeconds, value: String(CONSUL_RETRY_SECONDS) },
     { name: LockWrapperEnv.stateDir, value: MOUNT.lockState },
@@ -119,6 +145,23 @@ export function singletonPodTemplate(args: SingletonWorkloadArgs, labels: Record
     { name: LockWrapperEnv.mogiGraceSeconds, value: String(MOGI_GRACE_SECONDS) },
     { name: LockWrapperEnv.fenceSeconds, value: String(FENCE_SECONDS) },
   ];
+
+  if (objects.tokenSecret !== undefined) {
+    volumes.push({ name: "consul-token", secret: { secretName: objects.tokenSecret } });
+    mounts.push({ name: "consul-token", mountPath: MOUNT.token, readOnly: true });
+    env.push({ name: LockWrapperEnv.tokenFile, value: `${MOUNT.token}/${TOKEN_KEY}` });
+  }
+  if (serviceAccountTokenReason(args) !== undefined) {
+    // Only the token (no CA, no namespace file), only as long-lived as TokenRequest allows, and
+    // for no API access: the ServiceAccount has no role bindings. Its audience is the API
+    // server's, which is what Consul's TokenReview checks (it names no audience, kubeauth/k8s.go).
+    volumes.push({ name: "service-account-token", projected: { sources: [{ serviceAccountToken: { path: "token", expirationSeconds: SERVICE_ACCOUNT_TOKEN_SECONDS } }] } });
+    mounts.push({ name: "service-account-token", mountPath: MOUNT.serviceAccountToken, readOnly: true });
+  }
+  if (consul.login) {
+    env.push({ name: LockWrapperEnv.loginMethod, value: consul.login.authMethod });
+    env.push({ name: LockWrapperEnv.loginBearerTokenFile, value: `${MOUNT.serviceAccountToken}/token` });
+  }
 
   if (objects.ca) {
     const items = [{ key: objects.ca.key, path: CA_FILE }];
@@ -156,7 +199,8 @@ export function singletonPodTemplate(args: SingletonWorkloadArgs, labels: Record
     metadata: { labels: { ...args.podLabels, ...labels }, annotations: { ...args.podAnnotations, ...consulAnnotations(args) } },
     spec: {
       serviceAccountName: objects.serviceAccountName,
-      // Mogi and the wrapper call no Kubernetes API: no token of the service account in the pod.
+      // Mogi and the wrapper call no Kubernetes API: no API token, CA or namespace file of the
+      // service account in the pod; what needs its token gets the short-lived projected one above.
       automountServiceAccountToken: false,
       // The wrapper must be the container's PID 1, whose end ends every process of the container
       // (components/scripts/README.md); a shared PID namespace would make pause PID 1.

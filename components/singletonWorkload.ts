@@ -15,7 +15,7 @@ import { SESSION_NODE_PREFIX_ANNOTATION } from "./consulAcl";
 import { selectorLabels, standardLabels } from "./naming";
 import { consulAddrPort, LOCK_WRAPPER_FILE, LOCK_WRAPPER_SCRIPT, lockKey } from "./lockWrapper";
 import { isPlatformOwned, networkPolicySpec, PLATFORM_OWNED_ANNOTATION } from "./networkPolicy";
-import { CA_FILE, POD_SECURITY_RESTRICTED, singletonPodTemplate, TOKEN_KEY } from "./singletonPod";
+import { CA_FILE, POD_SECURITY_RESTRICTED, SERVICE_ACCOUNT_TOKEN_ANNOTATION, serviceAccountTokenReason, singletonPodTemplate, TOKEN_KEY } from "./singletonPod";
 import { DEFAULT_PORT, SingletonWorkloadArgs, validateWorkloadArgs } from "./singletonWorkloadArgs";
 
 export type { ConsulCaSource, ConsulLockArgs, SingletonWorkloadArgs } from "./singletonWorkloadArgs";
@@ -74,8 +74,9 @@ export class SingletonWorkload extends pulumi.ComponentResource {
       { metadata: meta(), data: { [LOCK_WRAPPER_FILE]: LOCK_WRAPPER_SCRIPT } },
       parent,
     );
-    // Auto-named for the same reason: a new token must restart `consul lock`, which reads it at start.
-    const token = new k8s.core.v1.Secret(
+    // Auto-named for the same reason: a new token must restart `consul lock`, which reads it at
+    // start. None when the pod logs in: then no Consul credential exists outside Consul itself.
+    const token = consul.token === undefined ? undefined : new k8s.core.v1.Secret(
       `${resourceName}-consul-token`,
       { metadata: meta(), type: "Opaque", stringData: { [TOKEN_KEY]: pulumi.secret(consul.token) } },
       parent,
@@ -88,15 +89,18 @@ export class SingletonWorkload extends pulumi.ComponentResource {
     const template = singletonPodTemplate(args, labels, {
       serviceAccountName: serviceAccount.metadata.name,
       wrapperConfigMap: wrapper.metadata.name,
-      tokenSecret: token.metadata.name,
+      tokenSecret: token?.metadata.name,
       ca,
     });
 
     // Said on the Deployment, for reviewers and the policy pack: no NetworkPolicy where the
-    // platform owns them (singleton-has-network-policy); the Consul nodes the token's sessions
-    // may be on (consul-acl-own-prefixes-only).
+    // platform owns them (singleton-has-network-policy); why the pod has a service-account token
+    // (no-service-account-token); the Consul nodes the token's sessions may be on
+    // (consul-acl-own-prefixes-only).
     const networkPolicy = args.networkPolicy;
+    const tokenReason = serviceAccountTokenReason(args);
     const annotations = {
+      ...(tokenReason !== undefined ? { [SERVICE_ACCOUNT_TOKEN_ANNOTATION]: tokenReason } : {}),
       ...(isPlatformOwned(networkPolicy) ? { [PLATFORM_OWNED_ANNOTATION]: networkPolicy.platformOwned } : {}),
       ...(consul.sessionNodePrefix !== undefined ? { [SESSION_NODE_PREFIX_ANNOTATION]: consul.sessionNodePrefix } : {}),
     };

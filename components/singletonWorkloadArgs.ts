@@ -5,7 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { assertBaseName, assertName } from "./naming";
-import { sessionNodePrefixProblem } from "./consulAcl";
+import { authMethodNameProblem, sessionNodePrefixProblem } from "./consulAcl";
 import { assertKvPrefix, prefixOverlapProblem } from "./consulKv";
 import { LockWrapperEnv, MogiFencingEnv } from "./lockWrapper";
 import { NetworkPolicyArgs, networkPolicyProblems, PlatformOwnedNetworkPolicy } from "./networkPolicy";
@@ -69,8 +69,18 @@ export interface ConsulLockArgs {
   httpAddr: string;
   /** KV prefix of the lock; `consul lock` holds `<prefix>/.lock`. Must be unique per cluster. */
   lockPrefix: string;
-  /** The Consul ACL token's secret ID. Written to a Secret and mounted as a file, never an env literal. */
-  token: Input<string>;
+  /**
+   * The Consul ACL token's secret ID. Written to a Secret and mounted as a file, never an env
+   * literal. Give this or `login`, not both.
+   */
+  token?: Input<string>;
+  /**
+   * Log in instead of holding a static token: at each round the wrapper exchanges the pod's
+   * projected service-account token for a Consul token with `consul login` against this auth
+   * method (type kubernetes), and logs it out when the round ends. The stack binds its policy to
+   * the pod's ServiceAccount through a role (ConsulAccess `login`). Give this or `token`.
+   */
+  login?: { authMethod: string };
   /** KV prefix Mogi reads its configuration from, given to it as `MOGI_CONSUL_CONFIG_PREFIX`. Default: none. */
   configPrefix?: string;
   /** CA for `https` addresses. Required when `httpAddr` is https, refused otherwise. */
@@ -202,6 +212,9 @@ export function validateWorkloadArgs(args: SingletonWorkloadArgs): void {
     const overlap = prefixOverlapProblem(consul.lockPrefix, consul.configPrefix);
     if (overlap) throw new Error(`consul.configPrefix: ${overlap}`);
   }
+  if ((consul.token === undefined) === (consul.login === undefined)) throw new Error("consul: give either token (a static ACL token) or login (an auth method), exactly one");
+  const methodProblem = consul.login && authMethodNameProblem(consul.login.authMethod);
+  if (methodProblem) throw new Error(`consul.login.authMethod: ${JSON.stringify(consul.login?.authMethod)} ${methodProblem}`);
   const nodeProblem = consul.sessionNodePrefix === undefined ? undefined : sessionNodePrefixProblem(consul.sessionNodePrefix);
   if (nodeProblem) throw new Error(`consul.sessionNodePrefix: ${JSON.stringify(consul.sessionNodePrefix)} ${nodeProblem}`);
   const scheme = CONSUL_ADDR.exec(consul.httpAddr)?.[1];

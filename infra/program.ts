@@ -83,6 +83,8 @@ export async function mogiProgram(options: ProgramOptions = {}): Promise<Record<
     sessionNodePrefix: settings.consul.sessionNodePrefix,
     config: settings.consul.kv,
     datacenters: settings.consul.datacenters,
+    // The workload's ServiceAccount is named like the service (components/singletonWorkload.ts).
+    login: settings.consul.authMethod === undefined ? undefined : { authMethod: settings.consul.authMethod, namespace: settings.namespace, serviceAccount: settings.name },
     provider: consul,
   });
 
@@ -119,7 +121,7 @@ export async function mogiProgram(options: ProgramOptions = {}): Promise<Record<
         lockPrefix: settings.consul.lockPrefix,
         configPrefix: settings.consul.configPrefix,
         sessionNodePrefix: settings.consul.sessionNodePrefix,
-        token: access.tokenSecretId,
+        ...(access.token ? { token: access.token.secretId } : { login: { authMethod: settings.consul.authMethod as string } }),
         ca,
         binary: settings.consul.imageHasConsul ? "app-image" : { image: settings.consul.binaryImage },
       },
@@ -133,7 +135,8 @@ export async function mogiProgram(options: ProgramOptions = {}): Promise<Record<
     deploymentName: workload.deploymentName,
     serviceName: workload.serviceName,
     lockKey: workload.lockKey,
-    tokenAccessorId: access.tokenAccessorId,
+    ...(access.token ? { tokenAccessorId: access.token.accessorId } : {}),
+    ...(access.login ? { consulLogin: { authMethod: settings.consul.authMethod, role: access.login.roleName } } : {}),
     consulPolicy: access.policyName,
     configKeys: access.configKeys,
     failoverBudget: failoverBudget(READINESS_PERIOD_SECONDS, settings.nodeLossTolerationSeconds),

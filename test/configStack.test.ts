@@ -75,7 +75,7 @@ describe("unknown keys", () => {
 
   test("a misspelt field of a structured setting gets the nearest field", () => {
     const { file, lines } = without("mogi:consul", '  mogi:consul: { address: "127.0.0.1:8500", sceme: https }');
-    expect(lines).toEqual([`${file}:8:45: mogi:consul.sceme = "https": unknown field of mogi:consul; did you mean \`mogi:consul.scheme\`? (its fields: address, scheme, datacenter, inClusterHost, caPem, caFrom, providerCaPem, providerCaFile, lockPrefix, configPrefix, sessionNodePrefix, kv, binaryImage, imageHasConsul, datacenters)`]);
+    expect(lines).toEqual([`${file}:8:45: mogi:consul.sceme = "https": unknown field of mogi:consul; did you mean \`mogi:consul.scheme\`? (its fields: address, scheme, datacenter, inClusterHost, caPem, caFrom, providerCaPem, providerCaFile, lockPrefix, configPrefix, sessionNodePrefix, authMethod, kv, binaryImage, imageHasConsul, datacenters)`]);
   });
 
   test("nothing near: no guess, the allowed names", () => {

@@ -14,6 +14,8 @@ const T = {
   provider: "pulumi:providers:consul",
   policy: "consul:index/aclPolicy:AclPolicy",
   token: "consul:index/aclToken:AclToken",
+  role: "consul:index/aclRole:AclRole",
+  bindingRule: "consul:index/aclBindingRule:AclBindingRule",
   uuid: "random:index/randomUuid:RandomUuid",
   keys: "consul:index/keys:Keys",
   keyPrefix: "consul:index/keyPrefix:KeyPrefix",
@@ -143,6 +145,21 @@ describe("ConsulAccess", () => {
     expect(recording.invokes[0].inputs.accessorId).toBe(token.accessorId);
   });
 
+  test("login: a role with the policy, bound to the pod's ServiceAccount alone; no static token exists anywhere", async () => {
+    const recording = await declared({ policyName: "mogi-prod-eu-1-lock", login: { authMethod: "consul-k8s-auth-method", namespace: "mogi-system", serviceAccount: "mogi" } });
+    const children = recording.resources.filter((r) => r.parent?.type === T.component);
+    expect(children.map((r) => r.type).sort()).toEqual([T.policy, T.keys, T.role, T.bindingRule].sort());
+    expect(recording.invokes).toEqual([]); // no secret ID is read back: there is none
+    expect(inputsOf(findResource(recording, T.role))).toMatchObject({ name: "mogi-prod-eu-1-lock", policies: ["mogi-prod-eu-1-lock"] });
+    expect(inputsOf(findResource(recording, T.bindingRule))).toMatchObject({
+      authMethod: "consul-k8s-auth-method",
+      bindType: "role",
+      bindName: "mogi-prod-eu-1-lock",
+      selector: 'serviceaccount.namespace=="mogi-system" and serviceaccount.name=="mogi"',
+    });
+    await expect(declared({ login: { authMethod: "consul k8s", namespace: "mogi", serviceAccount: "mogi" } })).rejects.toThrow('login.authMethod: "consul k8s" must be the name of a Consul auth method of type kubernetes');
+  });
+
   test("the token is local to the provider's datacenter", async () => {
     expect(inputsOf(findResource(await declared(), T.token)).local).toBe(true);
   });
@@ -213,10 +230,10 @@ describe("ConsulAccess", () => {
         image: "registry.example.com/mogi:1.4.2",
         command: ["/usr/bin/mogi"],
         maxUnavailable: 1,
-        consul: { httpAddr: podConsulAddr("http", "consul-server.consul.svc"), lockPrefix: "service/mogi/lock", token: access.tokenSecretId },
+        consul: { httpAddr: podConsulAddr("http", "consul-server.consul.svc"), lockPrefix: "service/mogi/lock", token: access.token!.secretId },
         networkPolicy: {},
       });
-      return { accessor: access.tokenAccessorId, namespace: workload.namespace };
+      return { accessor: access.token!.accessorId, namespace: workload.namespace };
     });
     const secret = findResource(recording, T.secret);
     expect(isSecret(secret.inputs.stringData)).toBe(true);

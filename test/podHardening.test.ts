@@ -134,7 +134,7 @@ describe("the NetworkPolicy", () => {
   test("platform-owned: no NetworkPolicy, and the reason on the Deployment", async () => {
     const { policy, deployment } = await declared({ networkPolicy: { platformOwned: "the platform team owns every NetworkPolicy (TICKET-12)" } });
     expect(policy).toBeUndefined();
-    expect(deployment.metadata.annotations).toEqual({ "mogi/network-policy-platform-owned": "the platform team owns every NetworkPolicy (TICKET-12)" });
+    expect(deployment.metadata.annotations).toMatchObject({ "mogi/network-policy-platform-owned": "the platform team owns every NetworkPolicy (TICKET-12)" });
   });
 
   test.each([

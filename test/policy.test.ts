@@ -30,6 +30,11 @@ beforeAll(async () => {
 });
 
 const clone = () => structuredClone(baseline) as any[];
+/** The render without the Deployment's reason for its projected service-account token; the pod spec. */
+const withoutTokenReason = (r: any[]) => {
+  delete deployment(r).metadata.annotations["mogi/service-account-token"];
+  return pod(r).spec;
+};
 const aclRules = (r: any[], rules: unknown) => (find(r, TYPES.aclPolicy).inputs.rules = typeof rules === "string" ? rules : JSON.stringify(rules));
 /** The dev stack's own grants (components/consulAcl.ts), plus `extra`. */
 const devRules = (extra: Record<string, unknown> = {}) => ({
@@ -94,7 +99,8 @@ const cases: Case[] = [
   ["read-only-root-filesystem", (r) => delete init(r).securityContext.readOnlyRootFilesystem, "container install-consul has a writable root filesystem"],
   ["image-pinned-by-digest", (r) => (main(r).image = "ghcr.io/example/mogi:1.4.2"), 'container mogi uses "ghcr.io/example/mogi:1.4.2", not pinned by digest'],
   ["image-pinned-by-digest", (r) => (init(r).image = "hashicorp/consul:1.21.3"), "the consul binary this image provides runs with the Consul token"],
-  ["no-service-account-token", (r) => (pod(r).spec.automountServiceAccountToken = true), "Deployment mogi-deployment mounts its ServiceAccount's API token"],
+  ["no-service-account-token", (r) => Object.assign(withoutTokenReason(r), { automountServiceAccountToken: true, volumes: pod(r).spec.volumes.filter((v: any) => !v.projected) }), "Deployment mogi-deployment mounts its ServiceAccount's API token"],
+  ["no-service-account-token", (r) => withoutTokenReason(r), 'Deployment mogi-deployment mounts a service-account token through projected volume "service-account-token"'],
   // The NetworkPolicy's openness (networkPolicies.ts).
   ["network-policy-not-open", (r) => find(r, TYPES.networkPolicy).inputs.spec.egress.push({ to: [{ ipBlock: { cidr: "0.0.0.0/0" } }], ports: [{ port: 443 }] }), 'egress[2]: it allows "0.0.0.0/0"'],
   ["network-policy-not-open", (r) => (find(r, TYPES.networkPolicy).inputs.spec.ingress = [{ from: [{ ipBlock: { cidr: "::/0", except: ["fd00::/8"] } }] }]), 'ingress[0]: it allows "::/0" (with exceptions)'],
@@ -198,7 +204,9 @@ describe("policies", () => {
   test("a service-account token is allowed where the ServiceAccount disables it, or a setting says why the pod needs it", async () => {
     const withToken = (change: (r: any[]) => void) => {
       const resources = clone();
-      delete pod(resources).spec.automountServiceAccountToken;
+      const spec = withoutTokenReason(resources);
+      delete spec.automountServiceAccountToken;
+      spec.volumes = spec.volumes.filter((v: any) => v.name !== "service-account-token");
       change(resources);
       return violationsOf(resources, "no-service-account-token");
     };
@@ -239,6 +247,40 @@ describe("policies", () => {
     expect((await violationsOf(resources, "image-pinned", true))[0].level).toBe("mandatory");
     expect(levelOf({ name: "x", enforcementLevel: "mandatory" }, { x: "disabled" })).toBe("disabled");
     expect(levelOf({ name: "x" }, {})).toBe("advisory");
+  });
+
+  describe("a login (staging: mogi:consul.authMethod)", () => {
+    let login: any[];
+    beforeAll(async () => (login = (await renderStack("staging")).resources));
+    const mutated = (change: (r: any[]) => void) => {
+      const r = structuredClone(login);
+      change(r);
+      return r;
+    };
+    const rule = (r: any[]) => find(r, TYPES.aclBindingRule).inputs;
+    const role = (r: any[]) => find(r, TYPES.aclRole).inputs;
+
+    test("the shipped render logs in, with the stack's role bound to its own ServiceAccount only", async () => {
+      expect(find(login, TYPES.aclToken)).toBeUndefined();
+      expect(rule(login)).toMatchObject({ authMethod: "mogi-k8s", bindType: "role", selector: 'serviceaccount.namespace=="mogi" and serviceaccount.name=="mogi"' });
+      for (const name of ["consul-acl-own-prefixes-only", "consul-token-from-declared-acl-token"]) expect(await violationsOf(login, name)).toEqual([]);
+    });
+
+    test.each<[string, (r: any[]) => void, string]>([
+      ["a selector that matches every ServiceAccount", (r) => (rule(r).selector = ""), 'selects "", not the ServiceAccount of a Deployment of this stack'],
+      ["a selector of another namespace", (r) => (rule(r).selector = 'serviceaccount.namespace=="default" and serviceaccount.name=="mogi"'), "not the ServiceAccount of a Deployment of this stack"],
+      ["a service identity instead of the role", (r) => Object.assign(rule(r), { bindType: "service", bindName: "${serviceaccount.name}" }), 'binds "service" "${serviceaccount.name}", not a role of this stack'],
+      ["a role with a policy the stack does not declare", (r) => role(r).policies.push("global-management"), 'also carries policy "global-management", which this stack does not declare'],
+      ["a role with a service identity", (r) => (role(r).serviceIdentities = [{ serviceName: "mogi" }]), "also carries serviceIdentities"],
+    ])("consul-acl-own-prefixes-only refuses %s", async (_label, change, message) => {
+      const violations = await violationsOf(mutated(change), "consul-acl-own-prefixes-only");
+      expect(violations.map((v) => v.message)).toEqual([expect.stringContaining(message)]);
+    });
+
+    test("consul-token-from-declared-acl-token refuses a pod that logs in with no binding rule of the stack for its ServiceAccount", async () => {
+      const violations = await violationsOf(mutated((r) => r.splice(r.indexOf(find(r, TYPES.aclBindingRule)), 1)), "consul-token-from-declared-acl-token");
+      expect(violations.map((v) => v.message)).toEqual([expect.stringContaining('logs in to Consul with auth method "mogi-k8s", but the stack declares no binding rule of that method for its ServiceAccount')]);
+    });
   });
 
   test.each(listStacks())("shipped stack %s has no mandatory violation at its own levels", async (stack) => {

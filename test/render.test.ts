@@ -22,6 +22,8 @@ const readResources = (stack: string): Obj[] => JSON.parse(readFileSync(path.joi
 const ownsNamespace = (stack: string) => loadStackConfig(stack).config["mogi:createNamespace"] !== "false";
 /** Stacks whose platform team owns every NetworkPolicy say so, with the reason, in their stack file. */
 const platformOwnsNetworkPolicy = (stack: string) => "platformOwned" in JSON.parse(loadStackConfig(stack).config["mogi:networkPolicy"]);
+/** Stacks whose pods log in to Consul (mogi:consul.authMethod) have no static token, so no Secret. */
+const logsIn = (stack: string) => "authMethod" in JSON.parse(loadStackConfig(stack).config["mogi:consul"]);
 
 describe("shipped stacks", () => {
   test("are dev (the default), staging and two production clusters", () => {
@@ -53,7 +55,7 @@ describe("shipped stacks", () => {
         "v1 ServiceAccount",
         "v1 Service",
         "v1 ConfigMap",
-        "v1 Secret",
+        ...(logsIn(stack) ? [] : ["v1 Secret"]),
         "apps/v1 Deployment",
         "policy/v1 PodDisruptionBudget",
         ...(platformOwnsNetworkPolicy(stack) ? [] : ["networking.k8s.io/v1 NetworkPolicy"]),
@@ -70,13 +72,15 @@ describe("shipped stacks", () => {
       // Named, so no autonamed annotation (only, where the platform owns it, the NetworkPolicy's owner).
       expect(byKind("Deployment").metadata.annotations?.["pulumi.com/autonamed"]).toBeUndefined();
       expect(volume("lock-wrapper").configMap.name).toBe(byKind("ConfigMap").metadata.name);
-      expect(volume("consul-token").secret.secretName).toBe(byKind("Secret").metadata.name);
+      if (logsIn(stack)) expect(volume("consul-token")).toBeUndefined();
+      else expect(volume("consul-token").secret.secretName).toBe(byKind("Secret").metadata.name);
       expect(pod.serviceAccountName).toBe(byKind("ServiceAccount").metadata.name);
     });
 
     test("secrets are written as [secret], and the token never appears", () => {
       const secret = objects.find((o) => o.kind === "Secret");
-      expect(secret.stringData).toEqual({ token: "[secret]" });
+      if (logsIn(stack)) expect(secret).toBeUndefined();
+      else expect(secret.stringData).toEqual({ token: "[secret]" });
       const written = readFileSync(path.join(out, stack, "kubernetes.yaml"), "utf8") + readFileSync(path.join(out, stack, "resources.json"), "utf8");
       expect(written).not.toContain("offline-stand-in");
     });
@@ -89,8 +93,7 @@ describe("shipped stacks", () => {
         "pulumi:providers:consul",
         "mogi:components:ConsulAccess",
         "consul:index/aclPolicy:AclPolicy",
-        "consul:index/aclToken:AclToken",
-        "random:index/randomUuid:RandomUuid",
+        ...(logsIn(stack) ? ["consul:index/aclRole:AclRole", "consul:index/aclBindingRule:AclBindingRule"] : ["consul:index/aclToken:AclToken", "random:index/randomUuid:RandomUuid"]),
         "mogi:components:SingletonWorkload",
         "kubernetes:apps/v1:Deployment",
       ]));
@@ -98,7 +101,8 @@ describe("shipped stacks", () => {
       expect(deployment.parent).toEqual({ type: "mogi:components:SingletonWorkload", name: "mogi" });
       expect(deployment.inputs.spec.replicas).toBe(1);
       const secret = resources.find((r) => r.type === "kubernetes:core/v1:Secret");
-      expect(secret.inputs.stringData).toEqual({ token: "[secret]" });
+      if (logsIn(stack)) expect(secret).toBeUndefined();
+      else expect(secret.inputs.stringData).toEqual({ token: "[secret]" });
     });
 
     test("hardened: a NetworkPolicy selecting the pod (or the platform's, with the reason), ephemeral storage on every container, sizeLimit on every emptyDir, the root filesystem chosen", () => {
@@ -171,7 +175,7 @@ describe("render CLI", () => {
   test("--all writes every stack and exits 0", async () => {
     const dir = path.join(out, "all");
     expect(await main(["--all", "--out", dir], quiet, quiet)).toBe(0);
-    for (const stack of listStacks()) expect(readObjects(path.join("all", stack)).length).toBe(6 + (ownsNamespace(stack) ? 1 : 0) + (platformOwnsNetworkPolicy(stack) ? 0 : 1));
+    for (const stack of listStacks()) expect(readObjects(path.join("all", stack)).length).toBe(5 + (logsIn(stack) ? 0 : 1) + (ownsNamespace(stack) ? 1 : 0) + (platformOwnsNetworkPolicy(stack) ? 0 : 1));
   });
 
   test("the summary prints each failover bound beside its measured median, and no date", async () => {

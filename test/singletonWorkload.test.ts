@@ -116,7 +116,7 @@ describe("SingletonWorkload", () => {
 
   test("only real consul-k8s annotations, and only on the pod template", async () => {
     const { deployment, pod } = await declared({ serviceTags: ["singleton", "v1"], serviceMeta: { owner: "platform" } });
-    expect(deployment.metadata.annotations).toBeUndefined();
+    expect(Object.keys(deployment.metadata.annotations ?? {}).filter((k) => k.startsWith("consul.hashicorp.com/"))).toEqual([]);
     expect(pod.metadata.annotations).toEqual({
       "consul.hashicorp.com/connect-inject": "true",
       "consul.hashicorp.com/connect-service": "mogi",
@@ -225,6 +225,36 @@ describe("SingletonWorkload", () => {
     const { pod } = await declared();
     expect(pod.spec.shareProcessNamespace).toBe(false);
     expect(pod.spec.automountServiceAccountToken).toBe(false);
+  });
+
+  // consul-k8s' webhook, with ACLs on, refuses a pod with no container mounting a token at the
+  // standard path (mesh_webhook.go findServiceAccountVolumeMount; test/consulInjection.test.ts).
+  test("a service-account token only where something logs in with it: short-lived, token only, at the path consul-k8s looks for, and the reason on the Deployment", async () => {
+    const tokenVolume = { name: "service-account-token", projected: { sources: [{ serviceAccountToken: { path: "token", expirationSeconds: 600 } }] } };
+    const tokenMount = { name: "service-account-token", mountPath: "/var/run/secrets/kubernetes.io/serviceaccount", readOnly: true };
+    const reason = (d: { metadata: { annotations?: Record<string, string> } }) => d.metadata.annotations?.["mogi/service-account-token"];
+    const injected = await declared();
+    expect(injected.pod.spec.volumes).toContainEqual(tokenVolume);
+    expect(injected.main.volumeMounts).toContainEqual(tokenMount);
+    expect(reason(injected.deployment)).toMatch(/^consul-k8s' connect injection logs in with it/);
+    const plain = await declared({ connectInject: false });
+    expect(plain.pod.spec.volumes.map((v: { name: string }) => v.name)).not.toContain("service-account-token");
+    expect(reason(plain.deployment)).toBeUndefined();
+    const login = await declared({ connectInject: false, consul: { ...args().consul, token: undefined, login: { authMethod: "mogi-k8s" } } });
+    expect(login.pod.spec.volumes).toContainEqual(tokenVolume);
+    expect(reason(login.deployment)).toMatch(/^the lock wrapper logs in to Consul with it \(auth method mogi-k8s\)/);
+  });
+
+  test("login instead of a static token: no token Secret, no token file; the wrapper is told the auth method and the bearer token", async () => {
+    const { recording, pod, envOf } = await declared({ consul: { ...args().consul, token: undefined, login: { authMethod: "mogi-k8s" } } });
+    expect(recording.resources.filter((r) => r.type === T.secret)).toEqual([]);
+    expect(pod.spec.volumes.map((v: { name: string }) => v.name)).not.toContain("consul-token");
+    expect(envOf("CONSUL_HTTP_TOKEN_FILE")).toBeUndefined();
+    expect(envOf("CONSUL_LOGIN_METHOD").value).toBe("mogi-k8s");
+    expect(envOf("CONSUL_LOGIN_BEARER_TOKEN_FILE").value).toBe("/var/run/secrets/kubernetes.io/serviceaccount/token");
+    await expect(declared({ consul: { ...args().consul, login: { authMethod: "mogi-k8s" } } })).rejects.toThrow("consul: give either token (a static ACL token) or login (an auth method), exactly one");
+    await expect(declared({ consul: { ...args().consul, token: undefined } })).rejects.toThrow("exactly one");
+    await expect(declared({ consul: { ...args().consul, token: undefined, login: { authMethod: "mogi k8s" } } })).rejects.toThrow('consul.login.authMethod: "mogi k8s" must be the name of a Consul auth method');
   });
 
   test("the wrapper's state files go to a small emptyDir of their own", async () => {

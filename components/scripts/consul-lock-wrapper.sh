@@ -12,7 +12,10 @@
 #
 # Settings (environment, set by the Deployment):
 #   CONSUL_HTTP_ADDR        required  Consul HTTP API, e.g. http://consul-server.consul.svc:8500
-#   CONSUL_HTTP_TOKEN_FILE  required  file holding the ACL token (read by consul itself)
+#   CONSUL_HTTP_TOKEN_FILE  required  file holding the ACL token (read by consul itself), unless:
+#   CONSUL_LOGIN_METHOD     optional  a Consul auth method: each round logs in with the bearer token
+#   CONSUL_LOGIN_BEARER_TOKEN_FILE    (the pod's service-account token) and logs out at its end; the
+#                                     token is kept in $CONSUL_LOCK_STATE_DIR/consul-acl-token
 #   CONSUL_LOCK_PREFIX      required  KV prefix: <prefix>/.lock (consul lock's) and <prefix>/.fence
 #   POD_NAME                required  names the Consul session and the fence key's value
 #   CONSUL_CACERT           optional  CA file for https addresses (read by consul itself)
@@ -42,17 +45,25 @@ fail() {
 
 # --- settings ---------------------------------------------------------------------------------
 missing=
-for name in CONSUL_HTTP_ADDR CONSUL_HTTP_TOKEN_FILE CONSUL_LOCK_PREFIX POD_NAME; do
+login_method=${CONSUL_LOGIN_METHOD:-}
+token_setting=CONSUL_HTTP_TOKEN_FILE
+[ -z "$login_method" ] || token_setting=CONSUL_LOGIN_BEARER_TOKEN_FILE
+for name in CONSUL_HTTP_ADDR $token_setting CONSUL_LOCK_PREFIX POD_NAME; do
   eval "value=\${$name:-}"
   # shellcheck disable=SC2154 # value is set by the eval above
   [ -n "$value" ] || missing="$missing $name"
 done
 [ -z "$missing" ] || fail "missing required setting(s):$missing"
-# Checked here so that a bad mount fails at once with a clear message, not as a 403 from Consul.
-if [ ! -f "$CONSUL_HTTP_TOKEN_FILE" ] || [ ! -r "$CONSUL_HTTP_TOKEN_FILE" ]; then
-  fail "CONSUL_HTTP_TOKEN_FILE=$CONSUL_HTTP_TOKEN_FILE is not a readable file"
+if [ -n "$login_method" ] && [ -n "${CONSUL_HTTP_TOKEN_FILE:-}" ]; then
+  fail "CONSUL_HTTP_TOKEN_FILE and CONSUL_LOGIN_METHOD are both set: give a static token or an auth method, not both"
 fi
-[ -s "$CONSUL_HTTP_TOKEN_FILE" ] || fail "CONSUL_HTTP_TOKEN_FILE=$CONSUL_HTTP_TOKEN_FILE is empty"
+# Checked here so that a bad mount fails at once with a clear message, not as a 403 from Consul.
+eval "token_path=\$$token_setting"
+# shellcheck disable=SC2154 # token_path is set by the eval above
+if [ ! -f "$token_path" ] || [ ! -r "$token_path" ]; then
+  fail "$token_setting=$token_path is not a readable file"
+fi
+[ -s "$token_path" ] || fail "$token_setting=$token_path is empty"
 if [ -n "${CONSUL_CACERT:-}" ] && { [ ! -f "$CONSUL_CACERT" ] || [ ! -r "$CONSUL_CACERT" ]; }; then
   fail "CONSUL_CACERT=$CONSUL_CACERT is not a readable file"
 fi
@@ -109,6 +120,12 @@ token_file=$state/fencing-token
 { printf '' >"$out"; } 2>/dev/null || fail "CONSUL_LOCK_STATE_DIR=$state is not a writable directory"
 lock_key=$CONSUL_LOCK_PREFIX/.lock
 fence_key=$CONSUL_LOCK_PREFIX/.fence
+if [ -n "$login_method" ]; then
+  # Every consul this script and Mogi run reads the round's login token from here.
+  CONSUL_HTTP_TOKEN_FILE=$state/consul-acl-token
+  export CONSUL_HTTP_TOKEN_FILE
+  [ -f "$CONSUL_HTTP_TOKEN_FILE" ] || { printf '' >"$CONSUL_HTTP_TOKEN_FILE"; } 2>/dev/null || fail "CONSUL_LOCK_STATE_DIR=$state is not a writable directory"
+fi
 
 # --- time and processes (shell builtins only: nothing here forks) -----------------------------
 now() { # t = centiseconds since boot
@@ -235,13 +252,47 @@ pause() { # SECONDS: waits, returning early when stopping or when L ended
   return 1
 }
 
+# --- login (CONSUL_LOGIN_METHOD) ---------------------------------------------------------------
+# A login token lives for one round: taken before the round's first call, deleted after its last
+# one (L's release and session destroy), so no token outlives the lock it was for. A token that is
+# deleted or expires meanwhile makes the checks fail (403): the deadline stops Mogi, fail closed.
+log_in() { # a new token in CONSUL_HTTP_TOKEN_FILE; fails (with failure set) when Consul refuses
+  ask login -method="$login_method" -bearer-token-file="$CONSUL_LOGIN_BEARER_TOKEN_FILE" \
+    -token-sink-file="$CONSUL_HTTP_TOKEN_FILE" -meta "pod=$POD_NAME" || return 1
+  [ "$call_rc" = 0 ] && [ -s "$CONSUL_HTTP_TOKEN_FILE" ] && return 0
+  why_failed
+  return 1
+}
+log_out() { # deletes the token in CONSUL_HTTP_TOKEN_FILE, if any (also one an earlier container left)
+  [ -n "$login_method" ] && [ -s "$CONSUL_HTTP_TOKEN_FILE" ] || return 0
+  finishing=1
+  ask logout || :
+  finishing=
+  if [ "$call_rc" != 0 ]; then
+    why_failed
+    case "$failure" in
+      *"ACL not found"*) ;; # already deleted or expired
+      *) log "login token not deleted ($failure); Consul keeps it until the auth method's MaxTokenTTL, if any" ;;
+    esac
+  fi
+  : >"$CONSUL_HTTP_TOKEN_FILE"
+}
+
 wait_for_consul() { # until `consul info` (GET /v1/agent/self, what consul lock calls first) answers
   attempt=0
   while [ -z "$stopping" ]; do
     attempt=$((attempt + 1))
+    if [ -n "$login_method" ] && [ ! -s "$CONSUL_HTTP_TOKEN_FILE" ] && ! log_in; then
+      [ -z "$stopping" ] || return 1
+      log "cannot log in to Consul with auth method $login_method (attempt $attempt): $failure; retrying in $retry_s s"
+      pause "$retry_s" || return 1
+      continue
+    fi
     ask info || return 1
     [ "$call_rc" != 0 ] || return 0
     why_failed
+    # The login token is gone (deleted, expired): the next attempt logs in again.
+    case "$login_method:$failure" in ?*:*"ACL not found"*) : >"$CONSUL_HTTP_TOKEN_FILE" ;; esac
     log "Consul at $CONSUL_HTTP_ADDR is not usable yet (attempt $attempt): $failure; retrying in $retry_s s"
     pause "$retry_s" || return 1
   done
@@ -420,6 +471,7 @@ end_round() { # Mogi's tree gone, the fence key released, L ended, nothing of th
     lock_pid=
   fi
   signal_tree KILL
+  log_out
   session=
   fence_held=
   mogi_started=
@@ -431,6 +483,7 @@ mogi_ended=
 mogi_status=
 mogi_started=
 need=0
+log_out # a token an earlier container of this pod was killed with
 while :; do
   if ! wait_for_consul; then
     log "stopped while waiting for Consul; Mogi was not started"

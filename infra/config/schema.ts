@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { labelKeyProblem, labelValueProblem, nameProblem } from "../../components/naming";
 import { kvPrefixProblem } from "../../components/consulKv";
-import { DEFAULT_SESSION_NODE_PREFIX, sessionNodePrefixProblem } from "../../components/consulAcl";
+import { authMethodNameProblem, DEFAULT_SESSION_NODE_PREFIX, sessionNodePrefixProblem } from "../../components/consulAcl";
 import {
   DEFAULT_CONSUL_IMAGE, DEFAULT_HEALTH_PATH, DEFAULT_NODE_LOSS_TOLERATION_SECONDS, DEFAULT_PORT, MAX_NODE_LOSS_TOLERATION_SECONDS, MIN_TERMINATION_GRACE_SECONDS,
 } from "../../components/singletonWorkloadArgs";
@@ -54,6 +54,11 @@ const kvPrefix = z.string().superRefine((value, ctx) => {
 /** The Consul servers' node-name prefix: the token's session and agent rules (components/consulAcl.ts). */
 const nodePrefix = z.string().superRefine((value, ctx) => {
   const problem = sessionNodePrefixProblem(value);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+/** A Consul auth method's name: the pod logs in with it instead of holding a static token. */
+const authMethodName = z.string().superRefine((value, ctx) => {
+  const problem = authMethodNameProblem(value);
   if (problem) ctx.addIssue({ code: "custom", message: problem });
 });
 const stringMap = z.record(z.string(), z.string());
@@ -124,6 +129,11 @@ const consulSchema = z
     configPrefix: kvPrefix.optional(),
     /** Start of the node names of the Consul servers the pod talks to: its sessions are created there. */
     sessionNodePrefix: nodePrefix.default(DEFAULT_SESSION_NODE_PREFIX),
+    /**
+     * The platform's Consul auth method (type kubernetes) the pod logs in with, for a token that
+     * lives only as long as the pod's lock round; unset: a static token in a Secret.
+     */
+    authMethod: authMethodName.optional(),
     /** Mogi's configuration, written under `configPrefix`. */
     kv: stringMap.default({}),
     /** Official Consul image the init container copies `consul` from. */

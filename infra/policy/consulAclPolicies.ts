@@ -7,8 +7,8 @@
  * component must also change this file, which its code owners review (.github/CODEOWNERS).
  */
 import type { StackValidationPolicy } from "@pulumi/policy";
-import { SESSION_NODE_PREFIX_ANNOTATION } from "../../components/consulAcl";
-import { containersOf, envValue, fail, label, Props, TYPES } from "./shared";
+import { loginSelector, SESSION_NODE_PREFIX_ANNOTATION } from "../../components/consulAcl";
+import { containersOf, envValue, fail, label, podSpec, Props, TYPES } from "./shared";
 
 type Access = "read" | "write" | "list" | "deny";
 /** What a rule may grant under a maximum: the maximum itself or less (deny < list < read < write). */
@@ -31,8 +31,12 @@ const CONFIG_PREFIX_ENV = "MOGI_CONSUL_CONFIG_PREFIX";
  */
 const NODE_SCOPED: Record<string, "read" | "write"> = { session_prefix: "write", session: "write", agent_prefix: "read", agent: "read" };
 const KEY_KINDS = ["key_prefix", "key"];
-/** Token fields that grant rights beyond its policies. */
+/** Token fields that grant rights beyond its policies (a role's: the same without `roles`). */
 const TOKEN_EXTRAS = ["roles", "serviceIdentities", "nodeIdentities", "templatedPolicies"];
+const ROLE_EXTRAS = TOKEN_EXTRAS.filter((field) => field !== "roles");
+
+/** The selector that binds a login to a Deployment's own ServiceAccount (components/consulAcl.ts). */
+export const ownLoginSelector = (d: Props): string => loginSelector(d.metadata?.namespace ?? "default", podSpec(d).serviceAccountName ?? "default");
 
 /** The stack's own scope: its prefixes as its pods are told them, its nodes as its Deployments state them. */
 export interface StackScope {
@@ -95,7 +99,7 @@ export function grantsBeyond(rules: unknown, prefixes: StackScope): string[] {
 
 export const consulAclOwnPrefixesOnly: StackValidationPolicy = {
   name: "consul-acl-own-prefixes-only",
-  description: "The stack's Consul token grants only its own lock (write) and configuration (read) prefixes, and sessions (write) and agent reads on its own Consul server nodes, as components/consulAcl.ts emits.",
+  description: "The stack's Consul token grants only its own lock (write) and configuration (read) prefixes, and sessions (write) and agent reads on its own Consul server nodes, as components/consulAcl.ts emits; a login gets it only for the stack's own pods' ServiceAccount.",
   enforcementLevel: "mandatory",
   validateStack: (args, reportViolation) => {
     const scope = stackScope(args.resources.filter((r) => r.type === TYPES.deployment).map((d) => d.props));
@@ -109,12 +113,25 @@ export const consulAclOwnPrefixesOnly: StackValidationPolicy = {
       }
     }
     const policyNames = new Set(policies.map((p) => p.props.name));
-    for (const token of args.resources.filter((r) => r.type === TYPES.aclToken)) {
-      const foreign = ((token.props.policies ?? []) as unknown[]).filter((name) => !policyNames.has(name));
-      const extras = TOKEN_EXTRAS.filter((field) => Array.isArray(token.props[field]) && token.props[field].length > 0);
+    // A token, and a role a login gets: the stack's own policies and nothing else.
+    for (const holder of args.resources.filter((r) => r.type === TYPES.aclToken || r.type === TYPES.aclRole)) {
+      const foreign = ((holder.props.policies ?? []) as unknown[]).filter((name) => !policyNames.has(name));
+      const extras = (holder.type === TYPES.aclRole ? ROLE_EXTRAS : TOKEN_EXTRAS).filter((field) => Array.isArray(holder.props[field]) && holder.props[field].length > 0);
       if (foreign.length || extras.length) {
         const what = [...foreign.map((name) => `policy ${JSON.stringify(name)}, which this stack does not declare`), ...extras.map((field) => `${field}`)];
-        reportViolation(fail(`${label(token)} also carries ${what.join(", ")}`, "their rights are not the stack's reviewed policy (a management policy or a service identity grants far more)", "attach only the stack's own AclPolicy (ConsulAccess)"), token.urn);
+        reportViolation(fail(`${label(holder)} also carries ${what.join(", ")}`, "their rights are not the stack's reviewed policy (a management policy or a service identity grants far more)", "attach only the stack's own AclPolicy (ConsulAccess)"), holder.urn);
+      }
+    }
+    // Who gets those rights by logging in: the stack's own pods' ServiceAccounts, and only its roles.
+    const roleNames = new Set(args.resources.filter((r) => r.type === TYPES.aclRole).map((r) => r.props.name));
+    const ownSelectors = args.resources.filter((r) => r.type === TYPES.deployment).map((d) => ownLoginSelector(d.props));
+    for (const rule of args.resources.filter((r) => r.type === TYPES.aclBindingRule)) {
+      const { bindType, bindName, selector } = rule.props;
+      if (bindType !== "role" || !roleNames.has(bindName)) {
+        reportViolation(fail(`${label(rule)} binds ${JSON.stringify(bindType)} ${JSON.stringify(bindName)}, not a role of this stack`, "a service or node identity, or a role reviewed elsewhere, is not the stack's policy (a service identity reads the whole catalog)", "bind the role ConsulAccess declares (bindType: role)"), rule.urn);
+      }
+      if (!ownSelectors.includes(selector)) {
+        reportViolation(fail(`${label(rule)} selects ${JSON.stringify(selector ?? "")}, not the ServiceAccount of a Deployment of this stack (${ownSelectors.map((x) => JSON.stringify(x)).join(", ") || "none"})`, "every other ServiceAccount it matches could log in and hold or delete this stack's lock (an empty selector matches every ServiceAccount of the cluster)", "select exactly the pod's namespace and ServiceAccount, as components/consulAcl.ts loginSelector does"), rule.urn);
       }
     }
   },

@@ -6,6 +6,7 @@
  */
 import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import { containersOf, fail, label, onType, podSpec, Props, sameNamespace, TYPES } from "./shared";
+import { SERVICE_ACCOUNT_TOKEN_ANNOTATION } from "../../components/singletonPod";
 
 const HOST_NAMESPACES = ["hostNetwork", "hostPID", "hostIPC"] as const;
 
@@ -64,7 +65,7 @@ export const imagePinnedByDigest = onType(TYPES.deployment, "image-pinned-by-dig
 });
 
 /** On the Deployment: why the pod needs its service-account token (a setting that asks for it), never empty. */
-export const SERVICE_ACCOUNT_TOKEN_ANNOTATION = "mogi/service-account-token";
+export { SERVICE_ACCOUNT_TOKEN_ANNOTATION };
 
 export const noServiceAccountToken: StackValidationPolicy = {
   name: "no-service-account-token",
@@ -80,6 +81,10 @@ export const noServiceAccountToken: StackValidationPolicy = {
       const account = accounts.find((a) => sameNamespace(a.props, d.props) && a.props.metadata?.name === accountName);
       // The pod's field wins; unset, the ServiceAccount's; unset too, Kubernetes mounts the token.
       const automount = spec.automountServiceAccountToken ?? account?.props.automountServiceAccountToken ?? true;
+      const projected = (spec.volumes ?? []).filter((v: Props) => (v.projected?.sources ?? []).some((s: Props) => s.serviceAccountToken));
+      if (projected.length > 0) {
+        reportViolation(fail(`${label(d)} mounts a service-account token through projected volume ${projected.map((v: Props) => JSON.stringify(v.name)).join(", ")}`, "every process of the pod could read the token and act with the ServiceAccount's rights", `mount none, or, where a setting needs it, say why in the ${SERVICE_ACCOUNT_TOKEN_ANNOTATION} annotation`), d.urn);
+      }
       if (automount !== false) {
         reportViolation(fail(`${label(d)} mounts its ServiceAccount's API token (automountServiceAccountToken is ${JSON.stringify(spec.automountServiceAccountToken ?? "unset")} on the pod)`, "Mogi calls no Kubernetes API, and every process of the pod could read the token and act with the ServiceAccount's rights", `set automountServiceAccountToken: false on the pod, or, where a setting needs the token, say why in the ${SERVICE_ACCOUNT_TOKEN_ANNOTATION} annotation`), d.urn);
       }

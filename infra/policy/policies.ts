@@ -13,9 +13,9 @@ import { nameProblem, NameRule, nameRuleForKind } from "../../components/naming"
 import { consulAddrPort, LOCK_WRAPPER_FILE as WRAPPER_FILE } from "../../components/lockWrapper";
 import { kvPrefixesOverlap } from "../../components/consulKv";
 import { PLATFORM_OWNED_ANNOTATION } from "../../components/networkPolicy";
-import { containersOf, fail, label, mainContainer, onType, podSpec, Props, sameNamespace, selects, TYPES } from "./shared";
+import { containersOf, envValue, fail, label, mainContainer, onType, podSpec, Props, sameNamespace, selects, TYPES } from "./shared";
 import { podResourcePolicies, podStackPolicies } from "./podPolicies";
-import { consulAclOwnPrefixesOnly } from "./consulAclPolicies";
+import { consulAclOwnPrefixesOnly, ownLoginSelector } from "./consulAclPolicies";
 import { networkPolicyNotOpen } from "./networkPolicies";
 
 export { TYPES } from "./shared";
@@ -259,13 +259,21 @@ export const networkPolicyDeclared: StackValidationPolicy = {
 
 export const tokenFromDeclaredAclToken: StackValidationPolicy = {
   name: "consul-token-from-declared-acl-token",
-  description: "The pod's Consul token is a secret Secret of this stack, and the stack declares the ACL token it comes from.",
+  description: "The pod's Consul token is a secret Secret of this stack from the ACL token it declares, or a login the stack's own binding rule gives its role.",
   enforcementLevel: "mandatory",
   validateStack: (args, reportViolation) => {
     const tokens = args.resources.filter((r) => r.type === TYPES.aclToken);
     const secrets = args.resources.filter((r) => r.type === TYPES.secret);
+    const rules = args.resources.filter((r) => r.type === TYPES.aclBindingRule);
     for (const d of args.resources.filter((r) => r.type === TYPES.deployment)) {
       const main = mainContainer(d.props) ?? {};
+      const method = envValue(main, "CONSUL_LOGIN_METHOD");
+      if (method !== undefined) {
+        if (!rules.some((r) => r.props.authMethod === method && r.props.selector === ownLoginSelector(d.props))) {
+          reportViolation(fail(`${label(d)} logs in to Consul with auth method ${JSON.stringify(method)}, but the stack declares no binding rule of that method for its ServiceAccount`, "the login token's rights would be whatever other rules of that method give, unreviewed here", "declare the login with ConsulAccess (mogi:consul.authMethod)"), d.urn);
+        }
+        continue;
+      }
       const tokenFile = (main.env ?? []).find((e: Props) => e.name === "CONSUL_HTTP_TOKEN_FILE")?.value;
       const mount = (main.volumeMounts ?? []).find((m: Props) => typeof tokenFile === "string" && tokenFile.startsWith(`${m.mountPath}/`));
       const volume = (podSpec(d.props).volumes ?? []).find((v: Props) => v.name === mount?.name);

@@ -16,6 +16,8 @@ export const TYPES = {
   secret: "kubernetes:core/v1:Secret",
   aclPolicy: "consul:index/aclPolicy:AclPolicy",
   aclToken: "consul:index/aclToken:AclToken",
+  aclRole: "consul:index/aclRole:AclRole",
+  aclBindingRule: "consul:index/aclBindingRule:AclBindingRule",
   keyPrefix: "consul:index/keyPrefix:KeyPrefix",
   networkPolicy: "kubernetes:networking.k8s.io/v1:NetworkPolicy",
 } as const;

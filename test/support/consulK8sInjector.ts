@@ -15,7 +15,16 @@ export interface ConsulK8sCluster {
   openshift: boolean;
   /** `connectInject.transparentProxy.defaultEnabled` (chart default true, values.yaml:2411). */
   transparentProxyDefault: boolean;
+  /**
+   * `global.acls.manageSystemACLs`: the chart passes the injector `-acl-auth-method`
+   * (templates/connect-inject-deployment.yaml:198-200), and its init container and sidecar log in
+   * with the pod's service-account token.
+   */
+  acls: boolean;
 }
+
+/** Where the webhook looks for the pod's service-account token (webhook/mesh_webhook.go:686). */
+export const SERVICE_ACCOUNT_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 export interface SecurityContext {
   runAsUser?: number;
@@ -64,10 +73,16 @@ function parseBool(raw: string): boolean {
  * one sidecar: mesh_webhook.go:310-331 for a pod naming one service). Throws where the webhook
  * refuses the pod itself. `podRunAsUser` is the pod-level securityContext.runAsUser.
  */
-export function injectedContainers(annotations: Record<string, string>, cluster: ConsulK8sCluster, podRunAsUser?: number): InjectedContainer[] {
+export function injectedContainers(annotations: Record<string, string>, cluster: ConsulK8sCluster, podRunAsUser?: number, mountPaths: string[] = []): InjectedContainer[] {
   // mesh_webhook.go:580-608 (shouldInject): the annotation decides (the chart's connectInject.default false requires it).
   const inject = annotations["consul.hashicorp.com/connect-inject"];
   if (inject === undefined || !parseBool(inject)) return [];
+  // container_init.go:74-88 and mesh_webhook.go:312-316, 683-696: with an auth method, a pod none
+  // of whose containers mounts a token at the standard path is refused (an Errored admission
+  // response, and the chart's webhook failurePolicy is Fail: the pod is not created).
+  if (cluster.acls && !mountPaths.includes(SERVICE_ACCOUNT_TOKEN_PATH)) {
+    throw new Error("consul-k8s refuses the pod: error configuring injection init container: unable to find service account token volumeMount");
+  }
   // common/common.go:75-86 (TransparentProxyEnabled): pod annotation, then namespace label, then the global default.
   const tproxyAnnotation = annotations["consul.hashicorp.com/transparent-proxy"];
   const tproxy = tproxyAnnotation === undefined ? cluster.transparentProxyDefault : parseBool(tproxyAnnotation);

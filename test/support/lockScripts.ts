@@ -60,6 +60,11 @@ export class ScriptSandbox {
     return readFileSync(this.file(name), "utf8");
   }
 
+  /** Writes a file of the sandbox (a bearer token, a state file an earlier container left). */
+  write(name: string, text: string): void {
+    writeFileSync(this.file(name), text);
+  }
+
   /** Lines of a file (none when it does not exist yet). */
   lines(name: string): string[] {
     return this.exists(name) ? this.read(name).split("\n").filter(Boolean) : [];

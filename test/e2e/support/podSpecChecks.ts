@@ -3,11 +3,14 @@
  * node (support/runningContainer.ts), shared by the dev-shape and production-shape suites.
  */
 import { TMP_SIZE_LIMIT_MI } from "../../../components/podStorage";
+import { SERVICE_ACCOUNT_TOKEN_SECONDS } from "../../../components/singletonPod";
 import type { DeployEnvironment } from "./deployEnvironment";
 import { NODE_TEST_USER } from "./nodeImages";
 import { waitFor } from "./processes";
 import { consulSha256, execAs, fileInside, inspect, podInit, RunningContainer } from "./runningContainer";
 
+/** Where the pod's projected service-account token is (components/singletonPod.ts). */
+const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 /** No capability at all (drop: [ALL], and no-new-privileges keeps it so). */
 const NO_CAPABILITIES = "0000000000000000";
 
@@ -32,10 +35,15 @@ export function podSpecChecks(env: DeployEnvironment, uid = Number(NODE_TEST_USE
     expect(container.uid).not.toBe(0);
   });
 
-  test("its root is read-only; the emptyDirs it writes are writable; the token, the wrapper and `consul` are mounted read-only; no service-account token", async () => {
+  test("its root is read-only; the emptyDirs it writes are writable; the token, the wrapper and `consul` are mounted read-only; of the service account only its token, for 600 s", async () => {
     const { container } = await holderContainer(env);
     expect(container.mounts).toMatchObject({ "/": "ro", "/tmp": "rw", "/run/consul-lock": "rw", "/opt/consul-lock": "ro", "/var/run/secrets/consul": "ro" });
-    expect(Object.keys(container.mounts).filter((m) => m.startsWith("/var/run/secrets/kubernetes.io"))).toEqual([]);
+    // consul-k8s' injection logs in with it (components/README.md, "The service-account token"):
+    // the kubelet's TokenRequest, no CA or namespace file as the automounted volume would have.
+    expect(Object.entries(container.mounts).filter(([m]) => m.startsWith("/var/run/secrets/kubernetes.io"))).toEqual([[SA_DIR, "ro"]]);
+    expect(execAs(container, ["/bin/ls", "-A", SA_DIR]).output.split(/\s+/).filter((f) => f && !f.startsWith(".."))).toEqual(["token"]);
+    const claims = JSON.parse(Buffer.from(execAs(container, ["/bin/cat", `${SA_DIR}/token`]).output.split(".")[1], "base64url").toString()) as { exp: number; iat: number };
+    expect(claims.exp - claims.iat).toBe(SERVICE_ACCOUNT_TOKEN_SECONDS);
     const root = execAs(container, ["/bin/touch", "/written-by-the-test"]);
     expect(root).toMatchObject({ status: 1 });
     expect(root.output).toMatch(/Read-only file system/);

@@ -31,19 +31,28 @@ func (aclPolicy) check(req plugin.CheckRequest) (resource.PropertyMap, []plugin.
 	if !has(news, "rules") {
 		failures = append(failures, plugin.CheckFailure{Property: "rules", Reason: "Missing required property 'rules'"})
 	}
-	if !has(news, "name") {
-		// Autonaming as the bridge does it: keep the old name, else "<resource name>-<7 hex>".
-		if has(req.Olds, "name") {
-			news["name"] = req.Olds["name"]
-		} else {
-			name, err := resource.NewUniqueName(req.RandomSeed, req.Name+"-", 7, 0, nil)
-			if err != nil {
-				return nil, nil, err
-			}
-			news["name"] = resource.NewStringProperty(name)
-		}
+	if err := autoname(req, news); err != nil {
+		return nil, nil, err
 	}
 	return news, failures, nil
+}
+
+// autoname fills a missing `name` as the bridge does: keep the old name, else
+// "<resource name>-<7 hex>" (AclPolicy and AclRole, whose Terraform `name` is required).
+func autoname(req plugin.CheckRequest, news resource.PropertyMap) error {
+	if has(news, "name") {
+		return nil
+	}
+	if has(req.Olds, "name") {
+		news["name"] = req.Olds["name"]
+		return nil
+	}
+	name, err := resource.NewUniqueName(req.RandomSeed, req.Name+"-", 7, 0, nil)
+	if err != nil {
+		return err
+	}
+	news["name"] = resource.NewStringProperty(name)
+	return nil
 }
 
 func (aclPolicy) diff(olds, news resource.PropertyMap) plugin.DiffResult {

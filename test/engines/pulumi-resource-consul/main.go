@@ -3,7 +3,8 @@
 // pulumi-resource-consul STAND-IN: our own small provider that the Pulumi CLI loads as
 // `pulumi-resource-consul` for the real-engine tests, because the Go module proxy refuses the
 // real github.com/pulumi/pulumi-consul/provider/v3 (see README.md). It implements only what
-// Mogi declares: AclPolicy, AclToken, Keys and getAclTokenSecretId, against a real Consul.
+// Mogi declares: AclPolicy, AclToken, AclRole, AclBindingRule, Keys and getAclTokenSecretId,
+// against a real Consul.
 package main
 
 import (

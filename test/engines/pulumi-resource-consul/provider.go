@@ -22,6 +22,8 @@ import (
 const (
 	tokAclPolicy   = "consul:index/aclPolicy:AclPolicy"
 	tokAclToken    = "consul:index/aclToken:AclToken"
+	tokAclRole     = "consul:index/aclRole:AclRole"
+	tokAclBinding  = "consul:index/aclBindingRule:AclBindingRule"
 	tokKeys        = "consul:index/keys:Keys"
 	tokGetSecretID = "consul:index/getAclTokenSecretId:getAclTokenSecretId"
 )
@@ -41,9 +43,11 @@ type kind interface {
 }
 
 var kinds = map[tokens.Type]kind{
-	tokAclPolicy: aclPolicy{},
-	tokAclToken:  aclToken{},
-	tokKeys:      keys{},
+	tokAclPolicy:  aclPolicy{},
+	tokAclToken:   aclToken{},
+	tokAclRole:    aclRole{},
+	tokAclBinding: aclBindingRule{},
+	tokKeys:       keys{},
 }
 
 func kindOf(t tokens.Type) (kind, error) {
@@ -51,7 +55,7 @@ func kindOf(t tokens.Type) (kind, error) {
 		return k, nil
 	}
 	return nil, fmt.Errorf("resource type %s is not implemented by the pulumi-resource-consul stand-in "+
-		"(it implements only %s, %s and %s)", t, tokAclPolicy, tokAclToken, tokKeys)
+		"(it implements only %s, %s, %s, %s and %s)", t, tokAclPolicy, tokAclToken, tokAclRole, tokAclBinding, tokKeys)
 }
 
 type consulProvider struct {

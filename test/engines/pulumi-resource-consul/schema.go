@@ -33,6 +33,18 @@ func schemaJSON() []byte {
 		"local":          b("The flag to set the token local to the current datacenter."),
 		"expirationTime": s("RFC 3339 time after which the token is revoked."),
 	}
+	role := map[string]any{
+		"name":        s("The name of the role (autonamed when left out)."),
+		"description": s("The description of the role."),
+		"policies":    strs("The policies of the role, by ID or by name (read back the way they were given)."),
+	}
+	bindingRule := map[string]any{
+		"authMethod":  s("The name of the ACL auth method the rule applies to."),
+		"bindType":    s("How the rule binds a token created at login: service, node or role (Consul 1.14)."),
+		"bindName":    s("The name to bind to a token at login."),
+		"selector":    s("The expression matching the identities the rule applies to."),
+		"description": s("The description of the binding rule."),
+	}
 	keysIn := map[string]any{
 		"datacenter": s("The datacenter to use (default: the provider's, else the agent's)."),
 		"token":      secret("Deprecated upstream: the ACL token to use for these keys."),
@@ -62,7 +74,7 @@ func schemaJSON() []byte {
 		"name":        "consul",
 		"displayName": "Consul (stand-in)",
 		"version":     version,
-		"description": "STAND-IN for the Pulumi Consul provider, for tests: implements AclPolicy, AclToken, Keys and getAclTokenSecretId only.",
+		"description": "STAND-IN for the Pulumi Consul provider, for tests: implements AclPolicy, AclToken, AclRole, AclBindingRule, Keys and getAclTokenSecretId only.",
 		"license":     "Apache-2.0",
 		"meta":        map[string]any{"moduleFormat": "(.*)(?:/[^/]*)"}, // as the real schema: "index/aclPolicy" is module "index"
 		"config":      map[string]any{"variables": config},
@@ -82,6 +94,11 @@ func schemaJSON() []byte {
 				"requiredInputs": []string{"rules"}, "required": []string{"name", "rules"}},
 			tokAclToken: map[string]any{"description": "An ACL token (its secret ID is not an output).", "inputProperties": token,
 				"properties": token, "required": []string{"accessorId"}},
+			tokAclRole: map[string]any{"description": "An ACL role.", "inputProperties": role, "properties": role,
+				"required": []string{"name"}},
+			tokAclBinding: map[string]any{"description": "An ACL binding rule.", "inputProperties": bindingRule,
+				"properties": bindingRule, "requiredInputs": []string{"authMethod", "bindType", "bindName"},
+				"required": []string{"authMethod", "bindType", "bindName"}},
 			tokKeys: map[string]any{"description": "Individual Consul KV keys.", "inputProperties": keysIn, "properties": keysOut,
 				"required": []string{"datacenter", "var"}},
 		},
