@@ -98,10 +98,13 @@ export function authMethodNameProblem(name: string): string | undefined {
 }
 
 /**
- * The binding rule's selector: the pod's own ServiceAccount and nothing else. The kubernetes auth
- * method fills `serviceaccount.namespace` and `.name` from the TokenReview of the JWT the pod
- * presents (agent/consul/authmethod/kubeauth/k8s.go `ValidateLogin`), so another ServiceAccount's
- * token matches no rule of this stack and its login gets none of this stack's rights.
+ * The binding rule's selector: the pod's own ServiceAccount. The kubernetes auth method fills
+ * `serviceaccount.namespace` and `.name` from the TokenReview of the JWT the pod presents
+ * (agent/consul/authmethod/kubeauth/k8s.go `ValidateLogin`), so a ServiceAccount of another
+ * namespace never matches. The name, though, is the ServiceAccount's
+ * `consul.hashicorp.com/service-name` annotation when it has one: inside Mogi's namespace another
+ * ServiceAccount so annotated matches too (test/e2e/deployLogin.test.ts). The namespace is the
+ * boundary, as it already is: whoever may create ServiceAccounts there may run a pod as Mogi's.
  */
 export function loginSelector(namespace: string, serviceAccount: string): string {
   return `serviceaccount.namespace==${JSON.stringify(namespace)} and serviceaccount.name==${JSON.stringify(serviceAccount)}`;

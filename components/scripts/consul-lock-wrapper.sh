@@ -13,9 +13,9 @@
 # Settings (environment, set by the Deployment):
 #   CONSUL_HTTP_ADDR        required  Consul HTTP API, e.g. http://consul-server.consul.svc:8500
 #   CONSUL_HTTP_TOKEN_FILE  required  file holding the ACL token (read by consul itself), unless:
-#   CONSUL_LOGIN_METHOD     optional  a Consul auth method: each round logs in with the bearer token
-#   CONSUL_LOGIN_BEARER_TOKEN_FILE    (the pod's service-account token) and logs out at its end; the
-#                                     token is kept in $CONSUL_LOCK_STATE_DIR/consul-acl-token
+#   CONSUL_LOGIN_METHOD     optional  a Consul auth method: the container logs in with the bearer
+#   CONSUL_LOGIN_BEARER_TOKEN_FILE    token (the pod's service-account token) and out when it ends;
+#                                     the token is kept in $CONSUL_LOCK_STATE_DIR/consul-acl-token
 #   CONSUL_LOCK_PREFIX      required  KV prefix: <prefix>/.lock (consul lock's) and <prefix>/.fence
 #   POD_NAME                required  names the Consul session and the fence key's value
 #   CONSUL_CACERT           optional  CA file for https addresses (read by consul itself)
@@ -253,12 +253,16 @@ pause() { # SECONDS: waits, returning early when stopping or when L ended
 }
 
 # --- login (CONSUL_LOGIN_METHOD) ---------------------------------------------------------------
-# A login token lives for one round: taken before the round's first call, deleted after its last
-# one (L's release and session destroy), so no token outlives the lock it was for. A token that is
-# deleted or expires meanwhile makes the checks fail (403): the deadline stops Mogi, fail closed.
+# One token per container: taken before the first call, deleted when the container ends (or, after
+# a kill, when the next container of the pod starts), replaced when Consul says it is gone. A token
+# deleted or expired during a round fails the fence checks (403): the deadline stops Mogi, fail
+# closed, and the next round logs in again.
+logged_in_at=0
 log_in() { # a new token in CONSUL_HTTP_TOKEN_FILE; fails (with failure set) when Consul refuses
   ask login -method="$login_method" -bearer-token-file="$CONSUL_LOGIN_BEARER_TOKEN_FILE" \
     -token-sink-file="$CONSUL_HTTP_TOKEN_FILE" -meta "pod=$POD_NAME" || return 1
+  now
+  logged_in_at=$t
   [ "$call_rc" = 0 ] && [ -s "$CONSUL_HTTP_TOKEN_FILE" ] && return 0
   why_failed
   return 1
@@ -277,6 +281,9 @@ log_out() { # deletes the token in CONSUL_HTTP_TOKEN_FILE, if any (also one an e
   fi
   : >"$CONSUL_HTTP_TOKEN_FILE"
 }
+token_gone() { # after a failed call: Consul does not know the login token (yet, or any more)
+  [ -n "$login_method" ] && case "$failure" in *"ACL not found"*) true ;; *) false ;; esac
+}
 
 wait_for_consul() { # until `consul info` (GET /v1/agent/self, what consul lock calls first) answers
   attempt=0
@@ -291,8 +298,18 @@ wait_for_consul() { # until `consul info` (GET /v1/agent/self, what consul lock 
     ask info || return 1
     [ "$call_rc" != 0 ] || return 0
     why_failed
-    # The login token is gone (deleted, expired): the next attempt logs in again.
-    case "$login_method:$failure" in ?*:*"ACL not found"*) : >"$CONSUL_HTTP_TOKEN_FILE" ;; esac
+    if token_gone; then
+      now
+      # A follower knows a new token only once it has applied the leader's write (consul-k8s
+      # reads a new token back for the same reason, control-plane/subcommand/common/common.go):
+      # not known within the deadline, it is gone (deleted, expired), so it is deleted for sure
+      # (logout goes to the leader) and the next attempt logs in again.
+      if [ $((t - logged_in_at)) -lt $((deadline_s * 100)) ]; then
+        pause "$tick_s" || return 1
+        continue
+      fi
+      log_out
+    fi
     log "Consul at $CONSUL_HTTP_ADDR is not usable yet (attempt $attempt): $failure; retrying in $retry_s s"
     pause "$retry_s" || return 1
   done
@@ -471,7 +488,6 @@ end_round() { # Mogi's tree gone, the fence key released, L ended, nothing of th
     lock_pid=
   fi
   signal_tree KILL
-  log_out
   session=
   fence_held=
   mogi_started=
@@ -486,6 +502,7 @@ need=0
 log_out # a token an earlier container of this pod was killed with
 while :; do
   if ! wait_for_consul; then
+    log_out
     log "stopped while waiting for Consul; Mogi was not started"
     exit 0
   fi
@@ -510,10 +527,12 @@ while :; do
   [ -z "$mogi_ended" ] || ended_by_mogi=$mogi_status
   end_round
   if [ -n "$stopping" ]; then
+    log_out
     log "stopped by a signal; the lock is released"
     exit 0
   fi
   if [ -n "$ended_by_mogi" ]; then
+    log_out
     log "Mogi exited with status $ended_by_mogi; the container ends with it"
     exit "$ended_by_mogi"
   fi

@@ -6,7 +6,7 @@
  */
 const Sequencer = require("@jest/test-sequencer").default;
 
-const LONGEST_FIRST = ["randomFaults", "fencing", "faults", "lock", "deployProduction", "lockTls", "deploy", "consulAcl"];
+const LONGEST_FIRST = ["randomFaults", "fencing", "faults", "lock", "deployProduction", "deployLogin", "lockTls", "deploy", "consulAcl"];
 const rank = (file) => {
   const name = require("node:path").basename(file).replace(/\.test\.ts$/, "");
   const i = LONGEST_FIRST.indexOf(name);

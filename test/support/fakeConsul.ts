@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, statSync, writeFileSync } from "node:fs";
 
 export interface FakeKey { createIndex: number; lockIndex: number; modifyIndex: number; session: string; value: string }
-export interface FakeState { index: number; keys: Record<string, FakeKey>; sessions: Record<string, { name: string; renewed: number }>; delays: Record<string, number>; tokens?: Record<string, { method: string; meta?: string }> }
+export interface FakeState { index: number; keys: Record<string, FakeKey>; sessions: Record<string, { name: string; renewed: number }>; delays: Record<string, number>; tokens?: Record<string, { method: string; meta?: string; created?: number }> }
 
 export class FakeConsul {
   constructor(readonly stateFile: string) {}

@@ -4,6 +4,7 @@
  */
 import { TMP_SIZE_LIMIT_MI } from "../../../components/podStorage";
 import { SERVICE_ACCOUNT_TOKEN_SECONDS } from "../../../components/singletonPod";
+import { jwtClaims } from "./consulAuthMethod";
 import type { DeployEnvironment } from "./deployEnvironment";
 import { NODE_TEST_USER } from "./nodeImages";
 import { waitFor } from "./processes";
@@ -42,7 +43,7 @@ export function podSpecChecks(env: DeployEnvironment, uid = Number(NODE_TEST_USE
     // the kubelet's TokenRequest, no CA or namespace file as the automounted volume would have.
     expect(Object.entries(container.mounts).filter(([m]) => m.startsWith("/var/run/secrets/kubernetes.io"))).toEqual([[SA_DIR, "ro"]]);
     expect(execAs(container, ["/bin/ls", "-A", SA_DIR]).output.split(/\s+/).filter((f) => f && !f.startsWith(".."))).toEqual(["token"]);
-    const claims = JSON.parse(Buffer.from(execAs(container, ["/bin/cat", `${SA_DIR}/token`]).output.split(".")[1], "base64url").toString()) as { exp: number; iat: number };
+    const claims = jwtClaims(execAs(container, ["/bin/cat", `${SA_DIR}/token`]).output);
     expect(claims.exp - claims.iat).toBe(SERVICE_ACCOUNT_TOKEN_SECONDS);
     const root = execAs(container, ["/bin/touch", "/written-by-the-test"]);
     expect(root).toMatchObject({ status: 1 });
