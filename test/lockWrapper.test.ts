@@ -15,7 +15,7 @@ import { FakeConsul } from "./support/fakeConsul";
 import {
   argvMogi, envOf, FAKE_CONSUL_DIR, ignoresTermMogi, pidNamespace, processAlive, processesIn, Run, SCRIPTS, ScriptSandbox, slowStopMogi, TOKEN, until,
 } from "./support/lockScripts";
-import { cleanHistory, EX_CONFIG, FENCE, GONE_MS, LOCK, lockTest, mogiTree, PERIODS, PREFIX, REQUIRED, startHolder, startPod, World, WRAPPER } from "./support/wrapperPods";
+import { cleanHistory, EX_CONFIG, FENCE, GONE_MS, LOCK, lockTest, mogiAndChild, mogiTree, PERIODS, PREFIX, REQUIRED, startHolder, startPod, World, WRAPPER } from "./support/wrapperPods";
 
 describe("consul-lock-wrapper.sh, fail-closed", () => {
   lockTest("runs Mogi with its arguments unchanged and its fencing token, once the pod's session holds the fence key", async (world) => {
@@ -42,7 +42,7 @@ describe("consul-lock-wrapper.sh, fail-closed", () => {
     cleanHistory(world.consul);
     const pod = await startHolder(world, "mogi-a", slowStopMogi);
     const ns = pod.ns();
-    expect(mogiTree(ns)).toHaveLength(2);
+    await mogiAndChild(ns);
     const signalled = Date.now();
     process.kill(pod.pid1(), "SIGTERM");
     await until(() => mogiTree(ns).length === 0, "Mogi's tree to end", 5000);
@@ -137,7 +137,7 @@ describe("consul-lock-wrapper.sh, fail-closed", () => {
       await until(() => (check = processesIn(ns).find((p) => /consul\.js kv get -detailed .*\.fence/.test(p.cmd))) !== undefined, "a check in flight", 3000);
       process.kill((check as { hostPid: number }).hostPid, "SIGKILL");
       await new Promise((r) => setTimeout(r, 4000));
-      expect(mogiTree(ns)).toHaveLength(2);
+      await mogiAndChild(ns);
       expect(a.starts()).toHaveLength(1);
       process.kill(a.pid1(), "SIGTERM");
       expect((await a.run).status).toBe(0);
@@ -230,7 +230,7 @@ describe("consul-lock-wrapper.sh, fail-closed", () => {
       const a = await startHolder(world, "mogi-a", slowStopMogi, { FAKE_CONSUL_DELAY_MS: "700" });
       await new Promise((r) => setTimeout(r, 8000));
       expect(a.starts()).toHaveLength(1);
-      expect(mogiTree(a.ns())).toHaveLength(2);
+      await mogiAndChild(a.ns());
       process.kill(a.pid1(), "SIGTERM");
       await a.run;
     });

@@ -59,6 +59,12 @@ export const cleanHistory = (consul: FakeConsul) => consul.seed(FENCE, "stopped 
 
 /** Mogi's processes (the test Mogi's shell and its `sleep 1000` child) alive in a container's PID namespace. */
 export const mogiTree = (namespace: string) => processesIn(namespace).filter((p) => p.nsPid !== 1 && (p.cmd.includes("MARKER.ready") || p.cmd === "sleep 1000"));
+/**
+ * The test Mogi running as it should: its shell and its `sleep 1000`, nothing else. Awaited, not
+ * sampled once: the shell's loop forks `sleep 0.05` every 50 ms, and a fork not yet exec'd shows
+ * the shell's own command line for a moment (a third process that is gone a moment later).
+ */
+export const mogiAndChild = (namespace: string) => until(() => mogiTree(namespace).length === 2, "Mogi's shell and its child, and nothing else of Mogi's", 2000);
 
 export interface Pod {
   run: Promise<Run>;
