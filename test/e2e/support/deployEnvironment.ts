@@ -179,7 +179,9 @@ export class DeployEnvironment {
     this.apiRelay = new TcpService(() => [Number(new URL(this.cluster.server).port)]);
     const apiSocket = path.join(this.work, "api.sock");
     await this.apiRelay.start(apiSocket);
-    this.nodes = await Promise.all(["e2e-node-a", "e2e-node-b"].map(async (name, i) => {
+    // Every node that started is kept in `nodes` even when another fails, so that stop() removes
+    // its processes and cgroups too.
+    const starting = await Promise.allSettled(["e2e-node-a", "e2e-node-b"].map(async (name, i) => {
       const dir = path.join(this.work, name);
       mkdirSync(dir);
       // The node's network: its pods reach the Consul Service through this link (what the
@@ -192,9 +194,12 @@ export class DeployEnvironment {
         relays: [{ ip: CONSUL_SERVICE_IP, port: CONSUL_SERVICE_PORT, socket: linkSocket }],
         images: this.images.all, intervals: this.intervals, eventsFile: this.watch.eventsFile,
       });
+      this.nodes.push({ node, link });
       await node.start();
       return { node, link };
     }));
+    const failed = starting.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
     this.scheduler = new TestScheduler(this.api);
     this.scheduler.start();
     this.project = new ProjectCopy(this.work, "project");
