@@ -12,7 +12,7 @@ import { fenceKey, lockKey } from "../../components/lockWrapper";
 import { FENCE_SECONDS, LOCK_DELAY_SECONDS } from "../../components/lockTiming";
 import { containerInit, pidNamespace, processAlive, processesIn } from "../support/container";
 import { ConsulServer } from "./support/consulServer";
-import { inContainer, mogiChildrenIn, starvedInGrace } from "./support/faultMenu";
+import { inContainer, mogiChildrenOf, starvedInGrace } from "./support/faultMenu";
 import { testImages } from "./support/localPod";
 import { lockStackConfig, lockSuite } from "./support/lockSuite";
 import { LockPods, TestPod } from "./support/lockPods";
@@ -103,11 +103,7 @@ describe("a piece of the lock machinery dies, or a key is deleted: the holder's 
     const gaps: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       const holder = await pods.currentHolder();
-      const namespace = pidNamespace(containerInit(holder.main.pid) as number) as string;
-      const children = (await waitFor("the holder's Mogi to start its child", () => {
-        const found = mogiChildrenIn(namespace);
-        return found.length ? found : undefined;
-      }, 10_000)).map((p) => p.hostPid);
+      const children = await mogiChildrenOf(holder);
       const at = Date.now();
       await fault.act(holder);
       const next = await intervals.nextStart(at, 120_000);

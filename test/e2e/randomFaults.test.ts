@@ -15,15 +15,15 @@
 import { loadavg } from "node:os";
 import * as path from "node:path";
 import { fenceKey } from "../../components/lockWrapper";
-import { containerInit, pidNamespace, processAlive } from "../support/container";
+import { processAlive } from "../support/container";
 import { minMedianMax } from "../support/failover";
 import { ConsulServer } from "./support/consulServer";
-import { drawDeck, Fault, faultMenu, StandInReplicaSet, mogiChildrenIn, runSeed, seededRandom } from "./support/faultMenu";
+import { drawDeck, Fault, faultMenu, mogiChildrenOf, runSeed, seededRandom, StandInReplicaSet } from "./support/faultMenu";
 import { testImages } from "./support/localPod";
 import { lockStackConfig, lockSuite } from "./support/lockSuite";
 import { LockPods } from "./support/lockPods";
 import type { ScenarioResult } from "./support/mogiIntervals";
-import { removeWorkDir, sleep, stopAll, waitFor } from "./support/processes";
+import { removeWorkDir, sleep, stopAll } from "./support/processes";
 import { renderForTest, TestRender } from "./support/renderedStack";
 import { writeResults } from "./support/results";
 
@@ -131,11 +131,7 @@ function formatKinds(kinds: ReturnType<typeof summarize>): string {
 async function inflict(n: number, fault: Fault, runStart: number): Promise<FaultRecord> {
   await replicaSet.settled(60_000);
   const holder = await pods.currentHolder();
-  const namespace = pidNamespace(containerInit(holder.main.pid) as number) as string;
-  const children = (await waitFor("the holder's Mogi to start its child", () => {
-    const found = mogiChildrenIn(namespace);
-    return found.length ? found : undefined;
-  }, 10_000)).map((p) => p.hostPid);
+  const children = await mogiChildrenOf(holder);
   await sleep(Math.floor(random() * 3000)); // somewhere in the holder's run
   await fault.prepare?.(holder);
   const at = Date.now();

@@ -57,8 +57,18 @@ export function inContainer(pod: TestPod, pattern: RegExp): number {
   return found.hostPid;
 }
 
-/** Mogi's own child (the test Mogi starts `sleep 100000`) still alive in a container's PID namespace (host view). */
-export const mogiChildrenIn = (namespace: string) => processesIn(namespace).filter((p) => p.cmd === "sleep 100000");
+/**
+ * The host PIDs of Mogi's own child (the test Mogi starts `sleep 100000`) in a pod's container,
+ * once it has started: what a fault must leave dead with the holder's Mogi.
+ */
+export async function mogiChildrenOf(pod: TestPod): Promise<number[]> {
+  const namespace = pidNamespace(containerInit(pod.main.pid) as number) as string;
+  const found = await waitFor("the holder's Mogi to start its child", () => {
+    const children = processesIn(namespace).filter((p) => p.cmd === "sleep 100000");
+    return children.length ? children : undefined;
+  }, 10_000);
+  return found.map((p) => p.hostPid);
+}
 
 /** What a fault's run needs. */
 export interface FaultWorld {
