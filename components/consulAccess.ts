@@ -159,6 +159,8 @@ function staticToken(resourceName: string, args: ConsulAccessArgs, policy: consu
 }
 
 export interface LoginBinding {
+  /** The auth method the pod logs in with. */
+  authMethod: string;
   roleName: pulumi.Output<string>;
   bindingRuleId: pulumi.Output<string>;
 }
@@ -187,5 +189,5 @@ function loginBinding(resourceName: string, args: ConsulAccessArgs, login: Consu
     },
     consulOpts,
   );
-  return { roleName: role.name, bindingRuleId: rule.id };
+  return { authMethod: login.authMethod, roleName: role.name, bindingRuleId: rule.id };
 }

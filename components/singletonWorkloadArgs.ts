@@ -75,9 +75,9 @@ export interface ConsulLockArgs {
    */
   token?: Input<string>;
   /**
-   * Log in instead of holding a static token: at each round the wrapper exchanges the pod's
-   * projected service-account token for a Consul token with `consul login` against this auth
-   * method (type kubernetes), and logs it out when the round ends. The stack binds its policy to
+   * Log in instead of holding a static token: the wrapper exchanges the pod's projected
+   * service-account token for a Consul token with `consul login` against this auth method (type
+   * kubernetes), and logs it out when the container ends. The stack binds its policy to
    * the pod's ServiceAccount through a role (ConsulAccess `login`). Give this or `token`.
    */
   login?: { authMethod: string };

@@ -121,7 +121,7 @@ token_file=$state/fencing-token
 lock_key=$CONSUL_LOCK_PREFIX/.lock
 fence_key=$CONSUL_LOCK_PREFIX/.fence
 if [ -n "$login_method" ]; then
-  # Every consul this script and Mogi run reads the round's login token from here.
+  # Every consul this script and Mogi run reads the container's login token from here.
   CONSUL_HTTP_TOKEN_FILE=$state/consul-acl-token
   export CONSUL_HTTP_TOKEN_FILE
   [ -f "$CONSUL_HTTP_TOKEN_FILE" ] || { printf '' >"$CONSUL_HTTP_TOKEN_FILE"; } 2>/dev/null || fail "CONSUL_LOCK_STATE_DIR=$state is not a writable directory"

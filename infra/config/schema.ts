@@ -131,7 +131,7 @@ const consulSchema = z
     sessionNodePrefix: nodePrefix.default(DEFAULT_SESSION_NODE_PREFIX),
     /**
      * The platform's Consul auth method (type kubernetes) the pod logs in with, for a token that
-     * lives only as long as the pod's lock round; unset: a static token in a Secret.
+     * lives only as long as the pod's container; unset: a static token in a Secret.
      */
     authMethod: authMethodName.optional(),
     /** Mogi's configuration, written under `configPrefix`. */
